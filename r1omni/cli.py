@@ -1,0 +1,83 @@
+"""The ``r1omni`` command: parses arguments and calls the library; holds no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from r1omni import __version__
+from r1omni.errors import R1OmniError
+
+
+def _data_prepare(args: argparse.Namespace) -> None:
+    from r1omni.data import scan_dataset, write_manifest
+    from r1omni.data.summary import print_summary
+
+    result = scan_dataset(
+        args.dataset, args.root, csv=args.csv, path_column=args.path_column,
+        label_column=args.label_column, name=args.name,
+    )
+    out = write_manifest(result.rows, args.out)
+    print_summary(result, out)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from r1omni.evaluate import evaluate_predictions, scores_table
+
+    scores = evaluate_predictions(args.predictions, args.out)
+    console = Console()
+    console.print(scores_table(scores, title=f"evaluation of {args.predictions}"))
+    if args.out:
+        console.print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'confusion_matrix.png'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="r1omni",
+        description="Explainable emotion recognition from video and audio (R1-Omni recipe).",
+    )
+    parser.add_argument("--version", action="version", version=f"r1omni {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="dataset manifests")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    prepare = data_commands.add_parser(
+        "prepare", help="read a dataset as distributed and write its manifest (JSONL)",
+        description="Adapters: ravdess, cremad, emodb, dfew, mafw, mer2023, folder (ROOT/<label>/…), "
+                    "csv (a table with path and label columns).",
+    )
+    prepare.add_argument("--dataset", required=True, help="adapter name, e.g. ravdess")
+    prepare.add_argument("--root", required=True, type=Path, help="the dataset's folder")
+    prepare.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl)")
+    prepare.add_argument("--csv", type=Path, help="csv adapter: the label table (default ROOT/labels.csv)")
+    prepare.add_argument("--path-column", help="csv adapter: column of relative paths (default path)")
+    prepare.add_argument("--label-column", help="csv adapter: column of labels (default label)")
+    prepare.add_argument("--name", help="folder/csv adapters: dataset name written in the rows")
+    prepare.set_defaults(run=_data_prepare)
+
+    evaluate = commands.add_parser(
+        "eval", help="score predictions: UAR, WAR, format rate, per-class recall",
+        description="Reads JSONL rows with 'label' and either 'prediction' or 'completion' "
+                    "(the answer is then extracted from <answer> tags).",
+    )
+    evaluate.add_argument("--predictions", required=True, type=Path, help="predictions JSONL")
+    evaluate.add_argument("--out", type=Path, help="folder for metrics.json and confusion_matrix.png")
+    evaluate.set_defaults(run=_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except R1OmniError as err:
+        Console(stderr=True).print(f"[red]error:[/] {err}", highlight=False)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

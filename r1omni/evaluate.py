@@ -1,0 +1,227 @@
+"""UAR, WAR, per-class recall and confusion matrices, and reports of them.
+
+Predictions are canonical labels or None. A prediction that is None (unparsable) or outside the
+class list counts as wrong and never adds a class: UAR is the mean recall over the classes
+present in the ground truth, as the emotion-recognition literature reports it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from r1omni.errors import LabelError, ManifestError
+from r1omni.labels import ALL_LABELS, VOCABULARIES, canonical, lookup
+from r1omni.prompts import extract_answer
+from r1omni.rewards import format_reward
+
+OTHER = "(other)"  # confusion-matrix column for unparsable or out-of-class predictions
+
+
+def _check_lengths(labels: Sequence, predictions: Sequence) -> None:
+    if len(labels) != len(predictions):
+        raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
+    if not labels:
+        raise ValueError("no labels to score")
+
+
+def per_class_recall(labels: Sequence[str], predictions: Sequence[str | None]) -> dict[str, float]:
+    """Recall of each class present in `labels`, in order of first appearance."""
+    _check_lengths(labels, predictions)
+    hits: dict[str, list[int]] = {}
+    for gold, pred in zip(labels, predictions):
+        counts = hits.setdefault(gold, [0, 0])
+        counts[0] += gold == pred
+        counts[1] += 1
+    return {label: right / total for label, (right, total) in hits.items()}
+
+
+def uar(labels: Sequence[str], predictions: Sequence[str | None]) -> float:
+    """Unweighted average recall: the mean of the per-class recalls of the true classes."""
+    return float(np.mean(list(per_class_recall(labels, predictions).values())))
+
+
+def war(labels: Sequence[str], predictions: Sequence[str | None]) -> float:
+    """Weighted average recall, which is plain accuracy."""
+    _check_lengths(labels, predictions)
+    return sum(g == p for g, p in zip(labels, predictions)) / len(labels)
+
+
+def confusion_matrix(
+    labels: Sequence[str], predictions: Sequence[str | None], classes: Sequence[str]
+) -> np.ndarray:
+    """Counts ``[len(classes), len(classes) + 1]``: rows true class, columns predicted class,
+    the last column every prediction outside `classes` (unparsable included)."""
+    _check_lengths(labels, predictions)
+    position = {c: i for i, c in enumerate(classes)}
+    missing = sorted(set(labels) - set(position))
+    if missing:
+        raise ValueError(f"true labels {missing} are not among the classes {list(classes)}")
+    matrix = np.zeros((len(classes), len(classes) + 1), dtype=np.int64)
+    for gold, pred in zip(labels, predictions):
+        matrix[position[gold], position.get(pred, len(classes))] += 1
+    return matrix
+
+
+def class_order(labels: Sequence[str], datasets: Sequence[str | None] = ()) -> list[str]:
+    """The classes to tabulate: a shared dataset's vocabulary order, else sorted true labels."""
+    present = set(labels)
+    names = {d for d in datasets if d}
+    if len(names) == 1 and (name := names.pop()) in VOCABULARIES:
+        vocab = VOCABULARIES[name]
+        if present <= set(vocab):
+            return list(vocab)
+    return sorted(present)
+
+
+@dataclass
+class Scores:
+    """Everything `r1omni eval` reports, fractions in [0, 1]."""
+
+    uar: float
+    war: float
+    per_class: dict[str, float]
+    n: int
+    format_rate: float | None  # None when only bare predictions were given
+    unparsable_rate: float
+    classes: list[str]
+    confusion: np.ndarray
+
+    def to_json(self) -> dict:
+        return {
+            "uar": self.uar,
+            "war": self.war,
+            "per_class": self.per_class,
+            "n": self.n,
+            "format_rate": self.format_rate,
+            "unparsable_rate": self.unparsable_rate,
+            "classes": self.classes,
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def score(
+    labels: Sequence[str],
+    predictions: Sequence[str | None],
+    completions: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+) -> Scores:
+    """All metrics for one prediction set; `completions` add the format pass rate."""
+    classes = list(classes) if classes is not None else class_order(labels)
+    unparsable = sum(p is None or p not in ALL_LABELS for p in predictions)
+    recall = per_class_recall(labels, predictions)
+    return Scores(
+        uar=uar(labels, predictions),
+        war=war(labels, predictions),
+        per_class={c: recall[c] for c in classes if c in recall},
+        n=len(labels),
+        format_rate=float(np.mean(format_reward(completions))) if completions else None,
+        unparsable_rate=unparsable / len(labels),
+        classes=classes,
+        confusion=confusion_matrix(labels, predictions, classes),
+    )
+
+
+# ----------------------------------------------------------------------------- prediction files
+
+
+def read_predictions(path: str | Path) -> tuple[list[str], list[str | None], list[str] | None, list]:
+    """Rows of a predictions JSONL: ``label`` and ``prediction`` or ``completion``.
+
+    Returns (labels, predictions, completions or None, datasets). A completion's answer is
+    extracted leniently; a bare prediction is mapped through the synonym map. Raises
+    `ManifestError` naming the line for a malformed row or an unknown true label.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: predictions file not found")
+    labels, predictions, completions, datasets = [], [], [], []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict) or "label" not in row:
+                raise ManifestError(f"{where}: row has no 'label'")
+            try:
+                labels.append(canonical(row["label"]))
+            except LabelError as err:
+                raise ManifestError(f"{where}: {err}") from None
+            if "completion" in row:
+                completions.append(str(row["completion"]))
+                predictions.append(extract_answer(completions[-1], lenient=True))
+            elif "prediction" in row:
+                pred = row["prediction"]
+                predictions.append(lookup(pred) if isinstance(pred, str) else None)
+            else:
+                raise ManifestError(f"{where}: row has neither 'prediction' nor 'completion'")
+            datasets.append(row.get("dataset"))
+    if not labels:
+        raise ManifestError(f"{path}: no prediction rows")
+    if completions and len(completions) != len(labels):
+        raise ManifestError(f"{path}: mixes rows with 'completion' and rows with only 'prediction'")
+    return labels, predictions, (completions or None), datasets
+
+
+def plot_confusion(scores: Scores, path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix as a PNG, counts written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = scores.confusion
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    columns = scores.classes + [OTHER]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(columns), 1.0 + 0.6 * len(scores.classes)))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(scores.classes)), scores.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), value in np.ndenumerate(counts):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title(title or f"UAR {scores.uar:.1%}  WAR {scores.war:.1%}  (n={scores.n})")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def evaluate_predictions(path: str | Path, out_dir: str | Path | None = None) -> Scores:
+    """Score a predictions file; with `out_dir`, write metrics.json and confusion_matrix.png."""
+    labels, predictions, completions, datasets = read_predictions(path)
+    scores = score(labels, predictions, completions, class_order(labels, datasets))
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(scores.to_json(), indent=2) + "\n")
+        plot_confusion(scores, out / "confusion_matrix.png")
+    return scores
+
+
+def scores_table(scores: Scores, title: str = "evaluation"):
+    """The scores as a rich table: headline metrics, then recall per class."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("UAR", f"{scores.uar:.2%}")
+    table.add_row("WAR", f"{scores.war:.2%}")
+    table.add_row("format pass rate", "—" if scores.format_rate is None else f"{scores.format_rate:.2%}")
+    table.add_row("unparsable rate", f"{scores.unparsable_rate:.2%}")
+    table.add_row("clips", str(scores.n))
+    for label, recall in scores.per_class.items():
+        table.add_row(f"recall {label}", f"{recall:.2%}")
+    return table

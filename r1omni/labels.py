@@ -1,0 +1,84 @@
+"""Emotion label vocabularies of the benchmark datasets and the canonical names r1omni uses.
+
+Every label inside r1omni is a canonical lowercase name (``happy``, ``fear``, ``contempt`` …).
+`canonical` maps a dataset's own spelling (``Fearful``, ``happiness``, ``contemptuous``) onto it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from r1omni.errors import LabelError
+
+# Dataset vocabularies in each dataset's official order (see REFERENCE.md).
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "dfew": ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"),
+    "mafw": (
+        "happy", "sad", "neutral", "angry", "surprise", "disgust", "fear",
+        "contempt", "anxiety", "helplessness", "disappointment",
+    ),
+    "ravdess": ("neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise"),
+    "cremad": ("angry", "disgust", "fear", "happy", "neutral", "sad"),
+    "emodb": ("angry", "boredom", "disgust", "fear", "happy", "sad", "neutral"),
+    "mer2023": ("neutral", "angry", "happy", "sad", "worried", "surprise"),
+}
+
+ALL_LABELS: tuple[str, ...] = tuple(dict.fromkeys(l for v in VOCABULARIES.values() for l in v))
+
+# Other spellings of the canonical names: adjective/noun forms and the datasets' own words.
+SYNONYMS: dict[str, str] = {
+    "happiness": "happy", "joy": "happy", "joyful": "happy", "glad": "happy",
+    "sadness": "sad", "unhappy": "sad", "sorrow": "sad",
+    "neutrality": "neutral",
+    "anger": "angry", "angered": "angry", "furious": "angry",
+    "surprised": "surprise", "surprising": "surprise",
+    "disgusted": "disgust", "disgusting": "disgust",
+    "fearful": "fear", "afraid": "fear", "scared": "fear", "frightened": "fear",
+    "contemptuous": "contempt",
+    "anxious": "anxiety",
+    "helpless": "helplessness",
+    "disappointed": "disappointment",
+    "calmness": "calm",
+    "bored": "boredom",
+    "worry": "worried",
+}
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def vocabulary(dataset: str) -> tuple[str, ...]:
+    """The canonical labels of `dataset` (case-insensitive name), in the dataset's order."""
+    key = dataset.lower().replace("-", "").replace("_", "")
+    if key not in VOCABULARIES:
+        raise LabelError(
+            f"unknown dataset {dataset!r}; known vocabularies: {', '.join(VOCABULARIES)}"
+        )
+    return VOCABULARIES[key]
+
+
+def lookup(word: str) -> str | None:
+    """The canonical label for one word or phrase, or None if it names no known emotion."""
+    key = word.strip().strip(".,;:!?\"'").lower()
+    if key in ALL_LABELS:
+        return key
+    return SYNONYMS.get(key)
+
+
+def canonical(label: str, vocab: Iterable[str] | None = None) -> str:
+    """Map `label` to its canonical name; raise `LabelError` if it is not in `vocab`.
+
+    `vocab` defaults to every label r1omni knows. The error lists the vocabulary so the user
+    sees what was expected.
+    """
+    allowed = tuple(vocab) if vocab is not None else ALL_LABELS
+    name = lookup(label) if isinstance(label, str) else None
+    if name is None or name not in allowed:
+        raise LabelError(f"unknown label {label!r}; expected one of: {', '.join(allowed)}")
+    return name
+
+
+def emotions_named(text: str) -> list[str]:
+    """The distinct canonical labels named by the words of `text`, in order of appearance."""
+    found = (lookup(w) for w in _WORD.findall(text.lower()))
+    return list(dict.fromkeys(name for name in found if name is not None))

@@ -1,0 +1,278 @@
+"""Decode video frames and audio with PyAV into numpy arrays.
+
+Video: N frames at the midpoints of N equal segments of the clip (the R1-Omni sampling),
+RGB uint8 ``[N, S, S, 3]``, padded to square (the paper's ``expand2square``) or resized.
+Only the groups of pictures that hold a wanted frame are decoded: a demux pass (no decoding)
+finds each frame's keyframe, then the decoder seeks there.
+Audio: mono float32 at 16 kHz, cut (and optionally zero-padded) to a maximum length.
+
+Every failure is a `MediaError` naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from r1omni.errors import MediaError, MissingStreamError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+SAMPLE_RATE = 16_000
+# SigLIP's processor mean (0.5) as uint8: HumanOmni pads frames with the processor mean.
+DEFAULT_FILL = (127, 127, 127)
+RESIZE_MODES = ("pad", "resize")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file holds, read from its headers without decoding."""
+
+    path: str
+    duration: float | None  # seconds
+    has_video: bool
+    has_audio: bool
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    sample_rate: int | None = None
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if path.is_dir():
+        raise MediaError(path, "is a directory, not a media file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[av.container.InputContainer]:
+    """Open `path` with PyAV, turning every FFmpeg error into a `MediaError`."""
+    _check_file(path)
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as err:
+        raise MediaError(path, f"not a readable media file ({_reason(err)})") from None
+    try:
+        yield container
+    except av.FFmpegError as err:
+        raise MediaError(path, f"decoding failed, file truncated or corrupt ({_reason(err)})") from None
+    finally:
+        container.close()
+
+
+def _reason(err: av.FFmpegError) -> str:
+    return getattr(err, "strerror", None) or str(err)
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Streams, duration and sizes of a media file or still image."""
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        with _open_image(path) as image:
+            return MediaInfo(str(path), None, True, False, image.width, image.height)
+    with _open(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        duration = container.duration / av.time_base if container.duration else None
+        return MediaInfo(
+            str(path),
+            duration,
+            has_video=video is not None,
+            has_audio=audio is not None,
+            width=video.codec_context.width if video else None,
+            height=video.codec_context.height if video else None,
+            fps=float(video.average_rate) if video and video.average_rate else None,
+            sample_rate=audio.codec_context.sample_rate if audio else None,
+        )
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def fit_square(
+    image: Image.Image, size: int | None, mode: str = "pad", fill=DEFAULT_FILL
+) -> np.ndarray:
+    """An RGB image as uint8 ``[S, S, 3]``: padded to square around its centre, or stretched.
+
+    `size=None` keeps the longer side's length (pad mode only).
+    """
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    w, h = image.size
+    if mode == "resize":
+        if size is None:
+            raise ValueError("resize mode needs a size")
+        return np.asarray(image.resize((size, size), Image.BILINEAR))
+    side = max(w, h)
+    canvas = Image.new("RGB", (side, side), tuple(fill))
+    canvas.paste(image, ((side - w) // 2, (side - h) // 2))
+    if size is not None and size != side:
+        canvas = canvas.resize((size, size), Image.BILINEAR)
+    return np.asarray(canvas)
+
+
+@contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    _check_file(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            yield image
+    except (UnidentifiedImageError, OSError) as err:
+        raise MediaError(path, f"not a readable image ({err})") from None
+
+
+def read_image(
+    path: str | Path, size: int | None = 224, mode: str = "pad", fill=DEFAULT_FILL
+) -> np.ndarray:
+    """A still image as a one-frame video, uint8 ``[1, S, S, 3]``."""
+    with _open_image(Path(path)) as image:
+        return fit_square(image.convert("RGB"), size, mode, fill)[None]
+
+
+def segment_midpoints(start: float, duration: float, num_frames: int) -> list[float]:
+    """Midpoints of `num_frames` equal segments of ``[start, start + duration)``."""
+    return [start + (i + 0.5) * duration / num_frames for i in range(num_frames)]
+
+
+@dataclass
+class _FrameIndex:
+    """Presentation times (stream time-base units) of every frame and of the keyframes."""
+
+    pts: list[int]  # sorted
+    keyframes: list[int]  # sorted
+    end: int  # pts just after the last frame
+
+    def frame_at(self, t: float) -> int:
+        """The pts of the frame on screen at time `t`: the last one starting at or before it."""
+        i = bisect.bisect_right(self.pts, t) - 1
+        return self.pts[max(i, 0)]
+
+    def keyframe_before(self, pts: int) -> int:
+        i = bisect.bisect_right(self.keyframes, pts) - 1
+        return self.keyframes[max(i, 0)]
+
+
+def _index_video(container, stream) -> _FrameIndex:
+    """Demux (no decoding) the video packets to learn frame times and keyframe positions."""
+    pts, keys, end = [], [], None
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            continue
+        pts.append(packet.pts)
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+        stop = packet.pts + (packet.duration or 0)
+        end = stop if end is None else max(end, stop)
+    if not pts:
+        raise MediaError(container.name, "video stream holds no frames")
+    pts.sort()
+    keys.sort()
+    if end == pts[-1] and len(pts) > 1:  # no packet durations: assume a constant frame rate
+        end += (pts[-1] - pts[0]) // (len(pts) - 1)
+    return _FrameIndex(pts, keys or pts[:1], end)
+
+
+def read_frames(
+    path: str | Path,
+    num_frames: int = 8,
+    size: int | None = 224,
+    mode: str = "pad",
+    fill=DEFAULT_FILL,
+) -> np.ndarray:
+    """`num_frames` RGB frames at the segment midpoints of the clip, uint8 ``[N, S, S, 3]``.
+
+    A still image gives one frame ``[1, S, S, 3]``. A clip with fewer frames than asked repeats
+    frames, as nearest-frame sampling does. Raises `MissingStreamError` for a clip without video.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return read_image(path, size, mode, fill)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MissingStreamError(path, "video")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        index = _index_video(container, stream)
+        times = segment_midpoints(index.pts[0], index.end - index.pts[0], num_frames)
+        wanted = [index.frame_at(t) for t in times]
+        decoded = _decode_frames(path, container, stream, index, sorted(set(wanted)))
+        return np.stack([fit_square(decoded[p], size, mode, fill) for p in wanted])
+
+
+def _decode_frames(path, container, stream, index: _FrameIndex, wanted: list[int]) -> dict:
+    """Decode the frames whose pts are in `wanted` (sorted) to PIL images, seeking per GOP.
+
+    The decoder keeps going when the next wanted frame lies in the group of pictures it is
+    already in, and seeks to the wanted frame's keyframe otherwise.
+    """
+    images: dict[int, Image.Image] = {}
+    frames = None  # live decode iterator
+    last_pts = None  # pts of the last frame decoded
+    for target in wanted:
+        keyframe = index.keyframe_before(target)
+        if frames is None or last_pts is None or last_pts < keyframe:
+            container.seek(keyframe, stream=stream, backward=True, any_frame=False)
+            frames = container.decode(stream)
+        for frame in frames:
+            if frame.pts is None:
+                continue
+            last_pts = frame.pts
+            if frame.pts >= target:
+                images[target] = frame.to_image()
+                break
+        else:
+            raise MediaError(path, f"stream ends before the frame at {float(target * stream.time_base):.2f} s (truncated?)")
+    return images
+
+
+# ----------------------------------------------------------------------------- audio
+
+
+def read_audio(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    max_seconds: float | None = 30.0,
+    pad: bool = False,
+) -> np.ndarray:
+    """The first audio stream as mono float32 ``[T]`` at `sample_rate`.
+
+    Cut to `max_seconds` (None: the whole track), zero-padded to exactly that length when
+    `pad`. Raises `MissingStreamError` for a file without audio.
+    """
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise MissingStreamError(path, "audio")
+    limit = None if max_seconds is None else int(round(max_seconds * sample_rate))
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MissingStreamError(path, "audio")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks, total = [], 0
+        for frame in container.decode(container.streams.audio[0]):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+                total += chunks[-1].size
+            if limit is not None and total >= limit:
+                break
+        else:
+            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    if not chunks or sum(c.size for c in chunks) == 0:
+        raise MediaError(path, "audio stream holds no samples")
+    audio = np.concatenate(chunks).astype(np.float32, copy=False)[:limit]
+    if pad and limit is not None and audio.size < limit:
+        audio = np.pad(audio, (0, limit - audio.size))
+    return audio

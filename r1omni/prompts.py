@@ -1,0 +1,99 @@
+"""Chat prompts (the paper's preset and a label-listing one) and answer extraction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from r1omni.labels import ALL_LABELS, emotions_named
+
+VIDEO_PLACEHOLDER = "<video>"
+AUDIO_PLACEHOLDER = "<audio>"
+MODALITIES = ("video", "audio")
+_PLACEHOLDER = {"video": VIDEO_PLACEHOLDER, "audio": AUDIO_PLACEHOLDER}
+
+FORMAT_INSTRUCTION = (
+    "Output the thinking process in <think> </think> and final emotion in <answer> </answer> tags."
+)
+
+
+@dataclass(frozen=True)
+class PromptPreset:
+    """A user question; `{labels}` in it is filled with the allowed labels."""
+
+    name: str
+    question: str
+
+    @property
+    def needs_labels(self) -> bool:
+        return "{labels}" in self.question
+
+
+PRESETS: dict[str, PromptPreset] = {
+    # The R1-Omni training prompt, verbatim: no label list is given.
+    "r1omni": PromptPreset(
+        "r1omni",
+        "As an emotional recognition expert; throughout the video, which emotion conveyed by the "
+        "characters is the most obvious to you?  " + FORMAT_INSTRUCTION,
+    ),
+    # Names the allowed answers, which stops answers outside the vocabulary scoring zero.
+    "options": PromptPreset(
+        "options",
+        "As an emotional recognition expert; throughout the clip, which emotion conveyed by the "
+        "characters is the most obvious to you? Choose exactly one of: {labels}.  "
+        + FORMAT_INSTRUCTION,
+    ),
+}
+
+
+def build_messages(
+    preset: str = "r1omni",
+    modalities: Iterable[str] = MODALITIES,
+    labels: Sequence[str] | None = None,
+    system: str | None = None,
+) -> list[dict[str, str]]:
+    """Chat messages for one clip: placeholders for the modalities present, then the question."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown prompt preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    chosen = PRESETS[preset]
+    present = list(dict.fromkeys(modalities))
+    unknown = [m for m in present if m not in _PLACEHOLDER]
+    if unknown or not present:
+        raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {present}")
+    if chosen.needs_labels and not labels:
+        raise ValueError(f"prompt preset {preset!r} lists the allowed labels: pass labels=")
+    question = chosen.question.format(labels=", ".join(labels or ()))
+    # Keep the order video, audio whatever order the caller gave.
+    header = "\n".join(_PLACEHOLDER[m] for m in MODALITIES if m in present)
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": f"{header}\n{question}"})
+    return messages
+
+
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_TAG = re.compile(r"</?(?:think|answer)>")
+
+
+def extract_answer(
+    text: str, lenient: bool = False, vocab: Iterable[str] | None = None
+) -> str | None:
+    """The stripped content of the first complete ``<answer>…</answer>``, or None if absent.
+
+    Lenient mode returns a canonical label instead: the one emotion the answer names (through
+    the synonym map, any case), or None when it names none, several, one outside `vocab`, or
+    holds nested tags.
+    """
+    match = _ANSWER.search(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    answer = match.group(1).strip()
+    if not lenient:
+        return answer
+    if _TAG.search(answer):
+        return None
+    named = emotions_named(answer)
+    if len(named) != 1:
+        return None
+    allowed = tuple(vocab) if vocab is not None else ALL_LABELS
+    return named[0] if named[0] in allowed else None

@@ -1,0 +1,105 @@
+"""Verifiable rewards for GRPO, with TRL's reward-function signature.
+
+``fn(completions, solution, **columns) -> list[float | None]``: `completions` are strings or
+chat-message lists (TRL passes ``[{"role": "assistant", "content": …}]``), `solution` the
+labels (bare, or wrapped in ``<answer>`` tags as the original R1-Omni data has them). None
+means "no reward for this sample" (no solution), which TRL and r1omni skip in the sum.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+
+from r1omni.labels import lookup
+from r1omni.prompts import extract_answer
+
+RewardFn = Callable[..., list]
+
+# The original R1-V / R1-Omni format check: greedy enough to accept repeated tags.
+_FORMAT_ORIGINAL = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+# Strict: exactly one think block then one non-blank answer, no tags nested inside either.
+_NO_TAG = r"(?:(?!</?(?:think|answer)>).)*"
+_FORMAT_STRICT = re.compile(
+    rf"<think>{_NO_TAG}</think>\s*<answer>(?=\s*\S){_NO_TAG}</answer>", re.DOTALL
+)
+
+
+def completion_text(completion) -> str:
+    """The text of a completion given as a string or as a list of chat messages."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content", "")
+        if isinstance(content, list):  # multimodal content parts
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return content if isinstance(content, str) else ""
+    return ""
+
+
+def _gold(solution) -> str | None:
+    if solution is None:
+        return None
+    text = str(solution)
+    inner = extract_answer(text)
+    return (inner if inner is not None else text).strip()
+
+
+def accuracy_reward(
+    completions: Sequence, solution: Sequence, mode: str = "canonical", **_columns
+) -> list[float | None]:
+    """1.0 when the completion's answer matches the label, else 0.0 (None without a label).
+
+    `mode="canonical"` (default) compares canonical labels, so ``Happiness`` matches ``happy``
+    and an answer naming several emotions scores 0. `mode="exact"` is the original R1-Omni
+    check: the stripped answer text equals the label, case-sensitive.
+    """
+    if mode not in ("canonical", "exact"):
+        raise ValueError(f"accuracy_reward mode must be 'canonical' or 'exact', got {mode!r}")
+    rewards: list[float | None] = []
+    for completion, sol in zip(completions, solution, strict=True):
+        gold = _gold(sol)
+        if not gold:
+            rewards.append(None)
+            continue
+        text = completion_text(completion)
+        if mode == "exact":
+            rewards.append(float(extract_answer(text) == gold))
+        else:
+            answer = extract_answer(text, lenient=True)
+            rewards.append(float(answer is not None and answer == lookup(gold)))
+    return rewards
+
+
+def format_reward(completions: Sequence, strict: bool = True, **_columns) -> list[float]:
+    """1.0 when the whole completion is ``<think>…</think>`` then ``<answer>…</answer>``.
+
+    `strict` (default) also demands a single block of each, no nested tags and a non-blank
+    answer; `strict=False` is the original regex, which accepts repeated answer tags.
+    """
+    if strict:
+        texts = (completion_text(c).strip() for c in completions)
+        return [float(_FORMAT_STRICT.fullmatch(t) is not None) for t in texts]
+    return [float(_FORMAT_ORIGINAL.fullmatch(completion_text(c)) is not None) for c in completions]
+
+
+def weighted_sum(reward_fns: Sequence[RewardFn], weights: Sequence[float] | None = None) -> RewardFn:
+    """One reward function summing `reward_fns` times `weights`, skipping None as TRL does.
+
+    A sample that every function skips gets None.
+    """
+    weights = [1.0] * len(reward_fns) if weights is None else list(weights)
+    if len(weights) != len(reward_fns):
+        raise ValueError(f"{len(reward_fns)} reward functions but {len(weights)} weights")
+
+    def combined(completions, solution=None, **columns) -> list[float | None]:
+        per_fn = [fn(completions, solution=solution, **columns) for fn in reward_fns]
+        totals: list[float | None] = []
+        for i in range(len(completions)):
+            parts = [w * r[i] for w, r in zip(weights, per_fn) if r[i] is not None]
+            totals.append(math.fsum(parts) if parts else None)
+        return totals
+
+    combined.__name__ = "+".join(getattr(f, "__name__", "reward") for f in reward_fns)
+    return combined
