@@ -179,7 +179,18 @@ def _index_video(container, stream) -> _FrameIndex:
     keys.sort()
     if end == pts[-1] and len(pts) > 1:  # no packet durations: assume a constant frame rate
         end += (pts[-1] - pts[0]) // (len(pts) - 1)
+    _check_complete(container.name, stream, end - pts[0])
     return _FrameIndex(pts, keys or pts[:1], end)
+
+
+def _check_complete(name, stream, present, kind: str = "video") -> None:
+    """Raise when the header promises more of the stream than the file holds (a cut-off
+    download); `present` is in the stream's time base."""
+    if not stream.duration or not stream.time_base:
+        return
+    promised, found = float(stream.duration * stream.time_base), float(present * stream.time_base)
+    if promised - found > max(0.5, 0.05 * promised):
+        raise MediaError(name, f"truncated: the header says {promised:.2f} s of {kind}, the file holds {found:.2f} s")
 
 
 def read_frames(
@@ -260,9 +271,10 @@ def read_audio(
     with _open(path) as container:
         if not container.streams.audio:
             raise MissingStreamError(path, "audio")
+        stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks, total = [], 0
-        for frame in container.decode(container.streams.audio[0]):
+        for frame in container.decode(stream):
             for out in resampler.resample(frame):
                 chunks.append(out.to_ndarray().reshape(-1))
                 total += chunks[-1].size
@@ -270,6 +282,7 @@ def read_audio(
                 break
         else:
             chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+            _check_complete(path, stream, sum(c.size for c in chunks) / sample_rate / stream.time_base, "audio")
     if not chunks or sum(c.size for c in chunks) == 0:
         raise MediaError(path, "audio stream holds no samples")
     audio = np.concatenate(chunks).astype(np.float32, copy=False)[:limit]

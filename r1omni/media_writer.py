@@ -43,10 +43,12 @@ def write_video(
     sample_rate: int = 16_000,
     gop: int | None = None,
     crf: int = 23,
+    faststart: bool = False,
 ) -> Path:
     """Encode RGB uint8 frames ``[H, W, 3]`` (and optional mono audio) as H.264 + AAC.
 
-    `gop` is the keyframe interval in frames (x264's default, 250, when None).
+    `gop` is the keyframe interval in frames (x264's default, 250, when None); `faststart`
+    puts the index before the data, as files made for streaming have it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,8 @@ def write_video(
     options = {"crf": str(crf), "preset": "veryfast"}
     if gop is not None:
         options.update({"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"})
-    with av.open(str(path), "w") as container:
+    muxer_options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=muxer_options) as container:
         video = container.add_stream("libx264", rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = None

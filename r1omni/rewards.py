@@ -21,9 +21,12 @@ RewardFn = Callable[..., list]
 _FORMAT_ORIGINAL = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 # Strict: exactly one think block then one non-blank answer, no tags nested inside either.
 _NO_TAG = r"(?:(?!</?(?:think|answer)>).)*"
-_FORMAT_STRICT = re.compile(
-    rf"<think>{_NO_TAG}</think>\s*<answer>(?=\s*\S){_NO_TAG}</answer>", re.DOTALL
-)
+_FORMAT_STRICT = re.compile(rf"<think>{_NO_TAG}</think>\s*<answer>({_NO_TAG})</answer>", re.DOTALL)
+
+
+def _strict_format(text: str) -> bool:
+    match = _FORMAT_STRICT.fullmatch(text.strip())
+    return match is not None and bool(match.group(1).strip())
 
 
 def completion_text(completion) -> str:
@@ -79,8 +82,7 @@ def format_reward(completions: Sequence, strict: bool = True, **_columns) -> lis
     answer; `strict=False` is the original regex, which accepts repeated answer tags.
     """
     if strict:
-        texts = (completion_text(c).strip() for c in completions)
-        return [float(_FORMAT_STRICT.fullmatch(t) is not None) for t in texts]
+        return [float(_strict_format(completion_text(c))) for c in completions]
     return [float(_FORMAT_ORIGINAL.fullmatch(completion_text(c)) is not None) for c in completions]
 
 

@@ -1,0 +1,114 @@
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from r1omni.labels import ALL_LABELS
+from r1omni.rewards import accuracy_reward, completion_text, format_reward, weighted_sum
+
+GOOD = "<think>The brows are lowered and the voice is loud.</think>\n<answer>angry</answer>"
+
+
+def test_accuracy_canonical_and_exact_modes():
+    completions = [
+        "<think>x</think><answer>angry</answer>",
+        "<think>x</think><answer>Anger</answer>",
+        "<think>x</think><answer>sad</answer>",
+        "<think>x</think>angry",
+    ]
+    solutions = ["angry"] * 4
+    assert accuracy_reward(completions, solutions) == [1.0, 1.0, 0.0, 0.0]
+    assert accuracy_reward(completions, solutions, mode="exact") == [1.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="mode"):
+        accuracy_reward(completions, solutions, mode="fuzzy")
+
+
+def test_solution_may_carry_answer_tags_and_missing_solution_gives_none():
+    assert accuracy_reward([GOOD], ["<answer>angry</answer>"]) == [1.0]
+    assert accuracy_reward([GOOD], ["<answer>angry</answer>"], mode="exact") == [1.0]
+    assert accuracy_reward([GOOD], [None]) == [None]
+
+
+def test_chat_message_completions_as_trl_passes_them():
+    message = [{"role": "assistant", "content": GOOD}]
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": GOOD}]}]
+    assert completion_text(message) == GOOD == completion_text(parts)
+    assert accuracy_reward([message, parts], ["angry", "angry"]) == [1.0, 1.0]
+    assert format_reward([message]) == [1.0]
+
+
+@pytest.mark.parametrize("completion, strict, original", [
+    (GOOD, 1.0, 1.0),
+    ("  " + GOOD + "\n", 1.0, 0.0),  # the original regex does not strip
+    ("<answer>angry</answer>", 0.0, 0.0),
+    ("<think>a</think><answer>angry</answer> trailing", 0.0, 0.0),
+    ("<think>a</think><answer>angry</answer><answer>sad</answer>", 0.0, 1.0),  # repeated answer
+    ("<think><think>a</think></think><answer>angry</answer>", 0.0, 1.0),  # nested think
+    ("<think>a</think><answer>  </answer>", 0.0, 1.0),  # blank answer
+    ("", 0.0, 0.0),
+])
+def test_format_reward_strict_and_original(completion, strict, original):
+    assert format_reward([completion]) == [strict]
+    assert format_reward([completion], strict=False) == [original]
+
+
+def test_hostile_completions():
+    every = "<think>t</think><answer>" + ", ".join(ALL_LABELS) + "</answer>"
+    long = "<think>" + "blah " * 200_000 + "</think><answer>angry</answer>"
+    nested = "<think>t</think><answer><answer>angry</answer></answer>"
+    several = "<think>t</think><answer>sad</answer><answer>angry</answer>"
+    completions = [every, long, nested, several, ""]
+    assert accuracy_reward(completions, ["angry"] * 5) == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert format_reward(completions) == [1.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_weighted_sum_skips_none_like_trl():
+    total = weighted_sum([accuracy_reward, format_reward], [2.0, 0.5])
+    assert total([GOOD, "<answer>angry</answer>"], solution=["angry", "angry"]) == [2.5, 2.0]
+    assert total([GOOD], solution=[None]) == [0.5]
+    only_accuracy = weighted_sum([accuracy_reward])
+    assert only_accuracy([GOOD], solution=[None]) == [None]
+    with pytest.raises(ValueError, match="weights"):
+        weighted_sum([accuracy_reward], [1.0, 2.0])
+
+
+_NO_TAGS = st.text(alphabet=st.characters(blacklist_characters="<>"), max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400), st.sampled_from(ALL_LABELS))
+def test_rewards_never_fail_and_stay_binary(text, label):
+    assert accuracy_reward([text], [label])[0] in (0.0, 1.0)
+    assert accuracy_reward([text], [label], mode="exact")[0] in (0.0, 1.0)
+    assert format_reward([text])[0] in (0.0, 1.0)
+    assert format_reward([text], strict=False)[0] in (0.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NO_TAGS, st.sampled_from(ALL_LABELS), st.sampled_from(["", " ", "\n", "\n\n"]))
+def test_well_formed_completions_score_full_marks(think, label, gap):
+    completion = f"<think>{think}</think>{gap}<answer>{label}</answer>"
+    assert format_reward([completion]) == [1.0]
+    assert format_reward([completion], strict=False) == [1.0]
+    assert accuracy_reward([completion], [label]) == [1.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(ALL_LABELS), min_size=2, max_size=6, unique=True), st.sampled_from(ALL_LABELS))
+def test_answers_naming_several_emotions_never_score(named, label):
+    completion = f"<think>t</think><answer>{' or '.join(named)}</answer>"
+    assert accuracy_reward([completion], [label]) == [0.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_format_reward_agrees_with_a_plain_reading_of_the_rule(text):
+    """Strict format == one think block then one answer block, nothing else, no inner tags."""
+    stripped = text.strip()
+    match = re.fullmatch(r"<think>(.*?)</think>\s*<answer>(.*?)</answer>", stripped, re.DOTALL)
+    plain = bool(
+        match and not re.search(r"</?(think|answer)>", match.group(1) + match.group(2))
+        and match.group(2).strip()
+    )
+    assert format_reward([text]) == [float(plain)]
