@@ -216,7 +216,8 @@ def read_frames(
         if not container.streams.video:
             raise MissingStreamError(path, "video")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threads only: frame threads delay output and would ignore per-packet skipping.
+        stream.thread_type = "SLICE"
         index = _index_video(container, stream)
         times = segment_midpoints(index.pts[0], index.end - index.pts[0], num_frames)
         wanted = [index.frame_at(t) for t in times]
@@ -225,28 +226,38 @@ def read_frames(
 
 
 def _decode_frames(path, container, stream, index: _FrameIndex, wanted: list[int]) -> dict:
-    """Decode the frames whose pts are in `wanted` (sorted) to PIL images, seeking per GOP.
+    """Decode the frames whose pts are in `wanted` (sorted) to PIL images.
 
-    The decoder keeps going when the next wanted frame lies in the group of pictures it is
-    already in, and seeks to the wanted frame's keyframe otherwise.
+    Seeks to a wanted frame's keyframe unless the decoder is already inside that group of
+    pictures, and decodes only the wanted frames and the frames others refer to: non-reference
+    frames in between are skipped by the decoder (``skip_frame=NONREF``).
     """
+    wanted_set = set(wanted)
+    context = stream.codec_context
     images: dict[int, Image.Image] = {}
-    frames = None  # live decode iterator
+    packets = None  # live demux iterator
+    pending: list = []  # frames decoded but not yet matched to a target, in pts order
     last_pts = None  # pts of the last frame decoded
     for target in wanted:
         keyframe = index.keyframe_before(target)
-        if frames is None or last_pts is None or last_pts < keyframe:
+        if packets is None or last_pts is None or last_pts < keyframe:
             container.seek(keyframe, stream=stream, backward=True, any_frame=False)
-            frames = container.decode(stream)
-        for frame in frames:
-            if frame.pts is None:
-                continue
-            last_pts = frame.pts
-            if frame.pts >= target:
-                images[target] = frame.to_image()
+            packets, pending = container.demux(stream), []
+        while not pending or pending[-1].pts < target:
+            packet = next(packets, None)
+            if packet is None:
                 break
-        else:
+            # Decoded when wanted or when it is a reference for later frames; an empty packet
+            # (end of stream) drains the decoder.
+            context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_set else "NONREF"
+            pending.extend(f for f in stream.decode(packet) if f.pts is not None)
+            if pending:
+                last_pts = pending[-1].pts
+        match = next((f for f in pending if f.pts >= target), None)
+        if match is None:
             raise MediaError(path, f"stream ends before the frame at {float(target * stream.time_base):.2f} s (truncated?)")
+        images[target] = match.to_image()
+        pending = [f for f in pending if f.pts > target]
     return images
 
 

@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from r1omni.data.manifest import ClipRow, read_manifest, write_manifest
+from r1omni.errors import ManifestError
+
+
+def test_round_trip_and_relative_paths(tmp_path):
+    rows = [ClipRow(id="a", label="happy", dataset="x", video="clips/a.mp4", audio="clips/a.mp4",
+                    speaker="s1", fold=2, rationale="Smiling.", cues={"au12": 0.8}),
+            ClipRow(id="b", label="fear", dataset="x", audio="/abs/b.wav", split="test")]
+    path = write_manifest(rows, tmp_path / "m.jsonl")
+    first = json.loads(path.read_text().splitlines()[0])
+    assert "split" not in first and first["cues"] == {"au12": 0.8}  # None fields are left out
+    read = read_manifest(path)
+    assert read[0].video == str(tmp_path / "clips/a.mp4") and read[1].audio == "/abs/b.wav"
+    assert read[0].modalities == ("video", "audio") and read[1].modalities == ("audio",)
+    assert (read[0].fold, read[1].split, read[0].rationale) == (2, "test", "Smiling.")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("not json", "m.jsonl:1: not valid JSON"),
+    ('["a"]', "must be a JSON object"),
+    ('{"id": "a", "dataset": "x", "audio": "a.wav"}', "missing required field 'label'"),
+    ('{"id": "a", "label": "happy", "dataset": "x"}', "has neither 'video' nor 'audio'"),
+    ('{"id": "a", "label": "glee", "dataset": "x", "audio": "a.wav"}', "unknown label 'glee'"),
+    ('{"id": "a", "label": "happy", "dataset": "x", "audio": "a.wav", "colour": 1}', r"unknown fields \['colour'\]"),
+])
+def test_malformed_rows_name_the_line(tmp_path, line, message):
+    path = tmp_path / "m.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(path)
+
+
+def test_duplicate_ids_and_missing_file(tmp_path):
+    row = '{"id": "a", "label": "happy", "dataset": "x", "audio": "a.wav"}\n'
+    path = tmp_path / "m.jsonl"
+    path.write_text(row + "\n" + row)
+    with pytest.raises(ManifestError, match="m.jsonl:3: duplicate id 'a'"):
+        read_manifest(path)
+    with pytest.raises(ManifestError, match="manifest not found"):
+        read_manifest(tmp_path / "none.jsonl")

@@ -1,0 +1,115 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, recall_score
+
+from r1omni.cli import main
+from r1omni.errors import ManifestError
+from r1omni.evaluate import confusion_matrix, evaluate_predictions, per_class_recall, score, uar, war
+
+CLASSES = ["happy", "sad", "angry", "neutral"]
+
+
+def sklearn_uar(labels, predictions):
+    """The reference: macro recall over the ground-truth classes only (REFERENCE.md's pitfall)."""
+    return recall_score(
+        labels, [p if p is not None else "<none>" for p in predictions],
+        labels=sorted(set(labels)), average="macro", zero_division=0,
+    )
+
+
+def test_toy_case_from_the_reference_unparsable_never_adds_a_class():
+    labels = ["happy"] * 5 + ["sad"] * 3 + ["angry"] * 7
+    predictions = ["happy"] * 4 + [None] + ["sad"] * 2 + ["excited"] + ["angry"] * 3 + ["sad"] * 4
+    assert uar(labels, predictions) == pytest.approx(np.mean([4 / 5, 2 / 3, 3 / 7]))
+    assert uar(labels, predictions) == pytest.approx(sklearn_uar(labels, predictions))
+    naive = recall_score(labels, [str(p) for p in predictions], average="macro", zero_division=0)
+    assert naive < uar(labels, predictions)  # the pitfall lowers UAR
+    assert war(labels, predictions) == pytest.approx(9 / 15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(CLASSES), st.sampled_from(CLASSES + [None, "contempt"])),
+                min_size=1, max_size=60))
+def test_uar_war_match_scikit_learn(pairs):
+    labels, predictions = [list(x) for x in zip(*pairs)]
+    assert uar(labels, predictions) == pytest.approx(sklearn_uar(labels, predictions))
+    assert war(labels, predictions) == pytest.approx(
+        accuracy_score(labels, [p if p is not None else "<none>" for p in predictions]))
+
+
+def test_per_class_recall_and_confusion_matrix():
+    labels = ["happy", "happy", "sad", "sad", "sad"]
+    predictions = ["happy", None, "sad", "happy", "contempt"]
+    assert per_class_recall(labels, predictions) == {"happy": 0.5, "sad": 1 / 3}
+    matrix = confusion_matrix(labels, predictions, ["happy", "sad"])
+    assert matrix.tolist() == [[1, 0, 1], [1, 1, 1]]
+    assert matrix.sum() == len(labels)
+    with pytest.raises(ValueError, match="not among the classes"):
+        confusion_matrix(labels, predictions, ["happy"])
+    with pytest.raises(ValueError, match="2 labels but 1"):
+        uar(["happy", "sad"], ["happy"])
+
+
+def test_score_rates():
+    scores = score(["happy", "sad"], ["happy", None],
+                   completions=["<think>a</think><answer>happy</answer>", "sad"])
+    assert scores.format_rate == 0.5 and scores.unparsable_rate == 0.5 and scores.n == 2
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_eval_cli_writes_metrics_and_confusion_png(tmp_path, capsys):
+    rows = [
+        {"label": "happy", "completion": "<think>smile</think><answer>Happiness</answer>", "dataset": "dfew"},
+        {"label": "sad", "completion": "<think>tears</think><answer>sad</answer>", "dataset": "dfew"},
+        {"label": "sad", "completion": "I think sad", "dataset": "dfew"},
+        {"label": "angry", "completion": "<think>x</think><answer>happy or angry</answer>", "dataset": "dfew"},
+    ]
+    path = write_jsonl(tmp_path / "preds.jsonl", rows)
+    assert main(["eval", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert {"uar", "war", "per_class", "n", "format_rate", "unparsable_rate"} <= set(metrics)
+    assert metrics["n"] == 4
+    assert metrics["war"] == pytest.approx(0.5)
+    assert metrics["uar"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert metrics["format_rate"] == pytest.approx(0.75)
+    assert metrics["unparsable_rate"] == pytest.approx(0.5)
+    assert metrics["classes"][:3] == ["happy", "sad", "neutral"]  # DFEW order
+    assert (tmp_path / "out" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    printed = capsys.readouterr().out
+    assert "UAR" in printed and "50.00%" in printed
+
+
+def test_eval_with_bare_predictions(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"label": "Fearful", "prediction": "fear"},
+                                               {"label": "calm", "prediction": "CALM"}])
+    scores = evaluate_predictions(path)
+    assert scores.war == 1.0 and scores.format_rate is None
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json\n", "p.jsonl:1: not valid JSON"),
+    ('{"prediction": "happy"}\n', "p.jsonl:1: row has no 'label'"),
+    ('{"label": "happy"}\n', "neither 'prediction' nor 'completion'"),
+    ('{"label": "happy", "prediction": "x"}\n{"label": "excited", "prediction": "x"}\n', "p.jsonl:2: unknown label 'excited'"),
+    ("\n", "no prediction rows"),
+])
+def test_malformed_prediction_files(tmp_path, content, message, capsys):
+    path = tmp_path / "p.jsonl"
+    path.write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        evaluate_predictions(path)
+    assert main(["eval", "--predictions", str(path)]) == 2
+    assert message.split(": ")[-1][:20] in capsys.readouterr().err.replace("\n", "")
+
+
+def test_missing_predictions_file(tmp_path):
+    with pytest.raises(ManifestError, match="not found"):
+        evaluate_predictions(tmp_path / "nope.jsonl")
