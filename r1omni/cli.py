@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except R1OmniError as err:
-        Console(stderr=True).print(f"[red]error:[/] {err}", highlight=False)
+        print(f"error: {err}", file=sys.stderr)  # plain: one unwrapped line a user can grep
         return 2
     return 0
 

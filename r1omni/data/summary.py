@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from r1omni.data.scan import ScanResult
@@ -49,8 +50,8 @@ def print_summary(result: ScanResult, manifest: Path, console: Console | None = 
     problems = write_problems(result, manifest)
     console.print(f"files skipped: {len(result.skipped)}; files missing: {len(result.missing)}")
     for path, why in result.skipped[:SHOWN]:
-        console.print(f"  [yellow]skipped[/] {path}: {why}", highlight=False)
+        console.print(f"  [yellow]skipped[/] {escape(path)}: {escape(why)}", highlight=False, soft_wrap=True)
     for name, where in result.missing[:max(0, SHOWN - len(result.skipped))]:
-        console.print(f"  [red]missing[/] {name} (listed at {where})", highlight=False)
+        console.print(f"  [red]missing[/] {escape(name)} (listed at {escape(where)})", highlight=False, soft_wrap=True)
     if problems is not None:
         console.print(f"every skipped and missing file is listed in {problems}")
