@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from r1omni.data.manifest import iter_jsonl
 from r1omni.errors import LabelError, ManifestError
 from r1omni.labels import ALL_LABELS, VOCABULARIES, canonical, lookup
 from r1omni.prompts import extract_answer
@@ -136,34 +137,23 @@ def read_predictions(path: str | Path) -> tuple[list[str], list[str | None], lis
     extracted leniently; a bare prediction is mapped through the synonym map. Raises
     `ManifestError` naming the line for a malformed row or an unknown true label.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"{path}: predictions file not found")
     labels, predictions, completions, datasets = [], [], [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict) or "label" not in row:
-                raise ManifestError(f"{where}: row has no 'label'")
-            try:
-                labels.append(canonical(row["label"]))
-            except LabelError as err:
-                raise ManifestError(f"{where}: {err}") from None
-            if "completion" in row:
-                completions.append(str(row["completion"]))
-                predictions.append(extract_answer(completions[-1], lenient=True))
-            elif "prediction" in row:
-                pred = row["prediction"]
-                predictions.append(lookup(pred) if isinstance(pred, str) else None)
-            else:
-                raise ManifestError(f"{where}: row has neither 'prediction' nor 'completion'")
-            datasets.append(row.get("dataset"))
+    for where, row in iter_jsonl(path, kind="predictions file"):
+        if not isinstance(row, dict) or "label" not in row:
+            raise ManifestError(f"{where}: row has no 'label'")
+        try:
+            labels.append(canonical(row["label"]))
+        except LabelError as err:
+            raise ManifestError(f"{where}: {err}") from None
+        if "completion" in row:
+            completions.append(str(row["completion"]))
+            predictions.append(extract_answer(completions[-1], lenient=True))
+        elif "prediction" in row:
+            pred = row["prediction"]
+            predictions.append(lookup(pred) if isinstance(pred, str) else None)
+        else:
+            raise ManifestError(f"{where}: row has neither 'prediction' nor 'completion'")
+        datasets.append(row.get("dataset"))
     if not labels:
         raise ManifestError(f"{path}: no prediction rows")
     if completions and len(completions) != len(labels):

@@ -24,7 +24,9 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "mer2023": ("neutral", "angry", "happy", "sad", "worried", "surprise"),
 }
 
-ALL_LABELS: tuple[str, ...] = tuple(dict.fromkeys(l for v in VOCABULARIES.values() for l in v))
+ALL_LABELS: tuple[str, ...] = tuple(
+    dict.fromkeys(label for vocab in VOCABULARIES.values() for label in vocab)
+)
 
 # Other spellings of the canonical names: adjective/noun forms and the datasets' own words.
 SYNONYMS: dict[str, str] = {

@@ -255,7 +255,8 @@ def _decode_frames(path, container, stream, index: _FrameIndex, wanted: list[int
                 last_pts = pending[-1].pts
         match = next((f for f in pending if f.pts >= target), None)
         if match is None:
-            raise MediaError(path, f"stream ends before the frame at {float(target * stream.time_base):.2f} s (truncated?)")
+            seconds = float(target * stream.time_base)
+            raise MediaError(path, f"stream ends before the frame at {seconds:.2f} s (truncated?)")
         images[target] = match.to_image()
         pending = [f for f in pending if f.pts > target]
     return images

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FPS, SAMPLE_RATE, TONE_HZ, frame_index
 from r1omni import media
 from r1omni.errors import MediaError, MissingStreamError
 from r1omni.media import probe, read_audio, read_frames, read_image, segment_midpoints
+
+from conftest import FPS, SAMPLE_RATE, TONE_HZ, frame_index
 
 
 def expected_indices(seconds: float, n: int) -> list[int]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from r1omni.data.manifest import ClipRow
-from r1omni.data.scan import ScanResult, is_video, media_files, require_root
+from r1omni.data.scan import ScanResult, coded_files, is_video
 
 EMOTION = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 LEVEL = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
@@ -52,11 +52,8 @@ def _audio_rank(path: Path) -> int:
 def scan(root: Path) -> ScanResult:
     result = ScanResult()
     clips: dict[str, list[Path]] = {}
-    for path in media_files(require_root(root)):
-        codes = parse_name(path.stem)
-        if isinstance(codes, str):
-            result.skip(path, codes)
-        elif path.stem in BROKEN:
+    for path, _ in coded_files(root, parse_name, result):
+        if path.stem in BROKEN:
             result.skip(path, "known broken clip in the CREMA-D release")
         else:
             clips.setdefault(path.stem, []).append(path)

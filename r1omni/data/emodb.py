@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from r1omni.data.manifest import ClipRow
-from r1omni.data.scan import ScanResult, media_fields, media_files, require_root
+from r1omni.data.scan import ScanResult, coded_files, media_fields
 
 EMOTION = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"}
 SPEAKER_GENDER = {"03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
@@ -33,11 +33,7 @@ def parse_name(stem: str) -> dict | str:
 
 def scan(root: Path) -> ScanResult:
     result = ScanResult()
-    for path in media_files(require_root(root)):
-        codes = parse_name(path.stem)
-        if isinstance(codes, str):
-            result.skip(path, codes)
-            continue
+    for path, codes in coded_files(root, parse_name, result):
         speaker = codes.pop("speaker")
         result.rows.append(ClipRow(
             id=path.stem, label=codes.pop("label"), dataset="emodb", speaker=speaker,

@@ -7,7 +7,7 @@ and its soundtrack). Relative paths are resolved against the manifest's folder w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -69,28 +69,35 @@ def write_manifest(rows: Iterable[ClipRow], path: str | Path) -> Path:
     return path
 
 
-def read_manifest(path: str | Path) -> list[ClipRow]:
-    """All rows of a manifest, media paths made absolute; `ManifestError` names a bad line."""
+def iter_jsonl(path: str | Path, kind: str = "manifest") -> Iterator[tuple[str, object]]:
+    """(``file:line``, decoded value) for each non-blank line; `ManifestError` for a missing
+    file or a line that is not JSON."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found")
-    rows, seen = [], set()
+        raise ManifestError(f"{path}: {kind} not found")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
             try:
-                data = json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as err:
                 raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
-            row = row_from_json(data, where)
-            if row.id in seen:
-                raise ManifestError(f"{where}: duplicate id {row.id!r}")
-            seen.add(row.id)
-            for key in ("video", "audio"):
-                value = getattr(row, key)
-                if value and not Path(value).is_absolute():
-                    setattr(row, key, str(path.parent / value))
-            rows.append(row)
+
+
+def read_manifest(path: str | Path) -> list[ClipRow]:
+    """All rows of a manifest, media paths made absolute; `ManifestError` names a bad line."""
+    path = Path(path)
+    rows, seen = [], set()
+    for where, data in iter_jsonl(path):
+        row = row_from_json(data, where)
+        if row.id in seen:
+            raise ManifestError(f"{where}: duplicate id {row.id!r}")
+        seen.add(row.id)
+        for key in ("video", "audio"):
+            value = getattr(row, key)
+            if value and not Path(value).is_absolute():
+                setattr(row, key, str(path.parent / value))
+        rows.append(row)
     return rows

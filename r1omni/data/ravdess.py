@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from r1omni.data.manifest import ClipRow
-from r1omni.data.scan import ScanResult, media_files, require_root
+from r1omni.data.scan import ScanResult, coded_files
 from r1omni.labels import VOCABULARIES
 
 MODALITY = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
@@ -45,11 +45,7 @@ def parse_name(stem: str) -> dict | str:
 
 def scan(root: Path) -> ScanResult:
     result = ScanResult()
-    for path in media_files(require_root(root)):
-        codes = parse_name(path.stem)
-        if isinstance(codes, str):
-            result.skip(path, codes)
-            continue
+    for path, codes in coded_files(root, parse_name, result):
         media = {"audio-video": {"video": str(path), "audio": str(path)},
                  "video-only": {"video": str(path)},
                  "audio-only": {"audio": str(path)}}[codes["modality"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,17 @@ def media_files(root: Path) -> list[Path]:
         if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+
+
+def coded_files(root: Path, parse_name: Callable[[str], dict | str], result: ScanResult) -> Iterator[tuple[Path, dict]]:
+    """(file, codes) for the media files under `root` whose names `parse_name` decodes; it
+    returns a reason instead for the others, which are recorded in `result` as skipped."""
+    for path in media_files(require_root(root)):
+        codes = parse_name(path.stem)
+        if isinstance(codes, str):
+            result.skip(path, codes)
+        else:
+            yield path, codes
 
 
 def is_video(path: Path) -> bool:

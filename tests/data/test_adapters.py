@@ -1,6 +1,5 @@
 """Each adapter on a small fake tree that follows the dataset's real naming scheme."""
 
-import json
 from pathlib import Path
 
 import pytest
