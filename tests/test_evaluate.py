@@ -98,7 +98,8 @@ def test_eval_with_bare_predictions(tmp_path):
     ("{not json\n", "p.jsonl:1: not valid JSON"),
     ('{"prediction": "happy"}\n', "p.jsonl:1: row has no 'label'"),
     ('{"label": "happy"}\n', "neither 'prediction' nor 'completion'"),
-    ('{"label": "happy", "prediction": "x"}\n{"label": "excited", "prediction": "x"}\n', "p.jsonl:2: unknown label 'excited'"),
+    ('{"label": "happy", "prediction": "x"}\n{"label": "excited", "prediction": "x"}\n',
+     "p.jsonl:2: unknown label 'excited'"),
     ("\n", "no prediction rows"),
 ])
 def test_malformed_prediction_files(tmp_path, content, message, capsys):
