@@ -25,6 +25,12 @@ def test_frames_are_taken_at_segment_midpoints(make_clip, gop):
     assert [frame_index(f) for f in frames] == expected_indices(4.0, 8) == [6, 18, 31, 43, 56, 68, 81, 93]
 
 
+@pytest.mark.parametrize("name", ["clip.mkv", "clip.avi", "clip.mov"])
+def test_other_containers(make_clip, name):
+    frames = read_frames(make_clip(name, seconds=2.0), num_frames=4, size=32)
+    assert [frame_index(f) for f in frames] == expected_indices(2.0, 4)
+
+
 def test_frame_count_and_size_are_configurable(make_clip):
     clip = make_clip(seconds=2.0, gop=10)
     frames = read_frames(clip, num_frames=3, size=32)
