@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,35 @@ def _data_prepare(args: argparse.Namespace) -> None:
     )
     out = write_manifest(result.rows, args.out)
     print_summary(result, out)
+
+
+def _parse_sizes(items: list[str]) -> dict[str, int]:
+    sizes = {}
+    for item in items:
+        split, _, count = item.partition("=")
+        if not count.isdigit():
+            raise R1OmniError(f"--sizes takes SPLIT=COUNT items (e.g. rl=500), got {item!r}")
+        sizes[split] = int(count)
+    return sizes
+
+
+def _data_synth(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from r1omni.data.synth import SPLITS, WorldConfig, write_world
+
+    config = WorldConfig(seed=args.seed, conflict_fraction=args.conflict_fraction)
+    config.sizes.update(_parse_sizes(args.sizes))
+    config.validate()
+    splits = [s for s in SPLITS if config.sizes.get(s, 0) > 0]
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        tasks = {s: bar.add_task(s, total=config.sizes[s]) for s in splits}
+        manifests = write_world(config, args.out, splits, ablations=args.ablations, workers=args.workers,
+                                progress=lambda split, done, total: bar.update(tasks[split], completed=done))
+    for split, path in manifests.items():
+        print(f"{split:<10} {config.sizes[split]:>6} clips  {path}")
+    print(f"world parameters: {Path(args.out) / 'world.json'}")
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -57,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--label-column", help="csv adapter: column of labels (default label)")
     prepare.add_argument("--name", help="folder/csv adapters: dataset name written in the rows")
     prepare.set_defaults(run=_data_prepare)
+
+    synth = data_commands.add_parser(
+        "synth", help="write the synthetic audio-visual emotion world (mp4 clips + manifests)",
+        description="Writes DIR/clips/<split>/*.mp4 (H.264 + AAC), DIR/<split>.jsonl and DIR/world.json. "
+                    "Splits: pretrain, coldstart, rl, val, test, ood_test.",
+    )
+    synth.add_argument("--out", required=True, type=Path, help="output folder")
+    synth.add_argument("--seed", type=int, default=0, help="world seed (default 0): same seed, same files")
+    synth.add_argument("--sizes", nargs="*", default=[], metavar="SPLIT=N",
+                       help="clips per split, e.g. rl=500 test=200 (0 skips a split; defaults: pretrain=2000 "
+                            "coldstart=580 rl=4000 val=200 test=700 ood_test=700)")
+    synth.add_argument("--conflict-fraction", type=float, default=0.15,
+                       help="share of clips whose face masks the felt emotion (default 0.15)")
+    synth.add_argument("--ablations", action="store_true",
+                       help="also write <split>.video_only.jsonl and <split>.audio_only.jsonl")
+    synth.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    synth.set_defaults(run=_data_synth)
 
     evaluate = commands.add_parser(
         "eval", help="score predictions: UAR, WAR, format rate, per-class recall",

@@ -17,7 +17,7 @@ import numpy as np
 from r1omni.data.manifest import iter_jsonl
 from r1omni.errors import LabelError, ManifestError
 from r1omni.labels import ALL_LABELS, VOCABULARIES, canonical, lookup
-from r1omni.prompts import extract_answer
+from r1omni.prompts import extract_answer, extract_think
 from r1omni.rewards import format_reward
 
 OTHER = "(other)"  # confusion-matrix column for unparsable or out-of-class predictions
@@ -91,6 +91,7 @@ class Scores:
     unparsable_rate: float
     classes: list[str]
     confusion: np.ndarray
+    faithfulness: dict | None = None  # mean cue precision/recall/F1 when rows carry cues
 
     def to_json(self) -> dict:
         return {
@@ -102,7 +103,25 @@ class Scores:
             "unparsable_rate": self.unparsable_rate,
             "classes": self.classes,
             "confusion": self.confusion.tolist(),
+            "cue_faithfulness": self.faithfulness,
         }
+
+
+def faithfulness_summary(completions: Sequence[str], cues: Sequence[dict | None]) -> dict | None:
+    """Mean cue precision, recall and F1 of the reasoning (the ``<think>`` text, or the whole
+    completion without one) over the rows that carry true cues; None when none do."""
+    from r1omni.data.synth.faithfulness import cue_faithfulness
+
+    results = [cue_faithfulness(extract_think(c) or c, truth) for c, truth in zip(completions, cues) if truth]
+    if not results:
+        return None
+
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in results if r[key] is not None]
+        return float(np.mean(values)) if values else None
+
+    return {"precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), "n": len(results),
+            "no_claims_rate": sum(r["precision"] is None for r in results) / len(results)}
 
 
 def score(
@@ -110,8 +129,10 @@ def score(
     predictions: Sequence[str | None],
     completions: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
+    cues: Sequence[dict | None] | None = None,
 ) -> Scores:
-    """All metrics for one prediction set; `completions` add the format pass rate."""
+    """All metrics for one prediction set; `completions` add the format pass rate, and with
+    `cues` (the clips' true cues) the faithfulness of the reasoning."""
     classes = list(classes) if classes is not None else class_order(labels)
     unparsable = sum(p is None or p not in ALL_LABELS for p in predictions)
     recall = per_class_recall(labels, predictions)
@@ -124,41 +145,55 @@ def score(
         unparsable_rate=unparsable / len(labels),
         classes=classes,
         confusion=confusion_matrix(labels, predictions, classes),
+        faithfulness=faithfulness_summary(completions, cues) if completions and cues else None,
     )
 
 
 # ----------------------------------------------------------------------------- prediction files
 
 
-def read_predictions(path: str | Path) -> tuple[list[str], list[str | None], list[str] | None, list]:
-    """Rows of a predictions JSONL: ``label`` and ``prediction`` or ``completion``.
+@dataclass
+class PredictionSet:
+    """The columns of a predictions file."""
 
-    Returns (labels, predictions, completions or None, datasets). A completion's answer is
-    extracted leniently; a bare prediction is mapped through the synonym map. Raises
-    `ManifestError` naming the line for a malformed row or an unknown true label.
+    labels: list[str]
+    predictions: list[str | None]
+    completions: list[str] | None  # None when rows give bare predictions
+    datasets: list[str | None]
+    cues: list[dict | None]
+
+
+def read_predictions(path: str | Path) -> PredictionSet:
+    """Rows of a predictions JSONL: ``label`` and ``prediction`` or ``completion``, optionally
+    ``dataset`` and ``cues``.
+
+    A completion's answer is extracted leniently; a bare prediction is mapped through the
+    synonym map. Raises `ManifestError` naming the line for a malformed row or an unknown label.
     """
-    labels, predictions, completions, datasets = [], [], [], []
+    found = PredictionSet([], [], [], [], [])
     for where, row in iter_jsonl(path, kind="predictions file"):
         if not isinstance(row, dict) or "label" not in row:
             raise ManifestError(f"{where}: row has no 'label'")
         try:
-            labels.append(canonical(row["label"]))
+            found.labels.append(canonical(row["label"]))
         except LabelError as err:
             raise ManifestError(f"{where}: {err}") from None
         if "completion" in row:
-            completions.append(str(row["completion"]))
-            predictions.append(extract_answer(completions[-1], lenient=True))
+            found.completions.append(str(row["completion"]))
+            found.predictions.append(extract_answer(found.completions[-1], lenient=True))
         elif "prediction" in row:
             pred = row["prediction"]
-            predictions.append(lookup(pred) if isinstance(pred, str) else None)
+            found.predictions.append(lookup(pred) if isinstance(pred, str) else None)
         else:
             raise ManifestError(f"{where}: row has neither 'prediction' nor 'completion'")
-        datasets.append(row.get("dataset"))
-    if not labels:
+        found.datasets.append(row.get("dataset"))
+        found.cues.append(row.get("cues"))
+    if not found.labels:
         raise ManifestError(f"{path}: no prediction rows")
-    if completions and len(completions) != len(labels):
+    if found.completions and len(found.completions) != len(found.labels):
         raise ManifestError(f"{path}: mixes rows with 'completion' and rows with only 'prediction'")
-    return labels, predictions, (completions or None), datasets
+    found.completions = found.completions or None
+    return found
 
 
 def plot_confusion(scores: Scores, path: str | Path, title: str = "") -> Path:
@@ -190,8 +225,9 @@ def plot_confusion(scores: Scores, path: str | Path, title: str = "") -> Path:
 
 def evaluate_predictions(path: str | Path, out_dir: str | Path | None = None) -> Scores:
     """Score a predictions file; with `out_dir`, write metrics.json and confusion_matrix.png."""
-    labels, predictions, completions, datasets = read_predictions(path)
-    scores = score(labels, predictions, completions, class_order(labels, datasets))
+    rows = read_predictions(path)
+    scores = score(rows.labels, rows.predictions, rows.completions, class_order(rows.labels, rows.datasets),
+                   rows.cues)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -212,6 +248,10 @@ def scores_table(scores: Scores, title: str = "evaluation"):
     table.add_row("format pass rate", "—" if scores.format_rate is None else f"{scores.format_rate:.2%}")
     table.add_row("unparsable rate", f"{scores.unparsable_rate:.2%}")
     table.add_row("clips", str(scores.n))
+    if scores.faithfulness:
+        for key in ("precision", "recall", "f1"):
+            value = scores.faithfulness[key]
+            table.add_row(f"cue {key}", "—" if value is None else f"{value:.2%}")
     for label, recall in scores.per_class.items():
         table.add_row(f"recall {label}", f"{recall:.2%}")
     return table

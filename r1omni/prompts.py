@@ -72,6 +72,7 @@ def build_messages(
 
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _TAG = re.compile(r"</?(?:think|answer)>")
 
 
@@ -97,3 +98,9 @@ def extract_answer(
         return None
     allowed = tuple(vocab) if vocab is not None else ALL_LABELS
     return named[0] if named[0] in allowed else None
+
+
+def extract_think(text: str) -> str | None:
+    """The stripped content of the first complete ``<think>…</think>``, or None if absent."""
+    match = _THINK.search(text) if isinstance(text, str) else None
+    return match.group(1).strip() if match else None

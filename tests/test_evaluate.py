@@ -114,3 +114,24 @@ def test_malformed_prediction_files(tmp_path, content, message, capsys):
 def test_missing_predictions_file(tmp_path):
     with pytest.raises(ManifestError, match="not found"):
         evaluate_predictions(tmp_path / "nope.jsonl")
+
+
+def test_eval_reports_cue_faithfulness_when_rows_carry_cues(tmp_path, capsys):
+    cues = {"aus": {"AU4": 0.8, "AU24": 0.7}, "prosody": {
+        "pitch_shift": 0, "pitch_range": 4, "contour": -2, "rate": 1.0, "loudness": 7, "pauses": 0.1,
+        "tremor": 0, "breathiness": 0.2, "tension": 0.8}}
+    rows = [
+        {"label": "angry", "cues": cues,
+         "completion": "<think>Furrowed brows and a loud voice.</think><answer>angry</answer>"},
+        {"label": "angry", "cues": cues,
+         "completion": "<think>A smile and raised eyebrows.</think><answer>happy</answer>"},
+    ]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    assert main(["eval", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
+    faithfulness = json.loads((tmp_path / "out" / "metrics.json").read_text())["cue_faithfulness"]
+    assert faithfulness["precision"] == pytest.approx(0.5)  # (1 + 0) / 2
+    assert faithfulness["recall"] == pytest.approx(0.25)  # (2/4 + 0/4) / 2
+    assert faithfulness["n"] == 2
+    assert "cue precision" in capsys.readouterr().out
+    without = evaluate_predictions(write_jsonl(tmp_path / "q.jsonl", [{"label": "sad", "prediction": "sad"}]))
+    assert without.faithfulness is None

@@ -1,7 +1,7 @@
 import pytest
 
 from r1omni.labels import VOCABULARIES
-from r1omni.prompts import FORMAT_INSTRUCTION, build_messages, extract_answer
+from r1omni.prompts import FORMAT_INSTRUCTION, build_messages, extract_answer, extract_think
 
 
 def test_r1omni_preset_is_the_papers_prompt_with_both_placeholders():
@@ -64,3 +64,9 @@ def test_extract_answer_lenient(text, expected):
 def test_lenient_answer_outside_vocab_is_none():
     assert extract_answer("<answer>contempt</answer>", lenient=True, vocab=VOCABULARIES["dfew"]) is None
     assert extract_answer("<answer>contempt</answer>", lenient=True, vocab=VOCABULARIES["mafw"]) == "contempt"
+
+
+def test_extract_think():
+    assert extract_think("<think> brows down </think><answer>angry</answer>") == "brows down"
+    assert extract_think("<answer>angry</answer>") is None
+    assert extract_think(None) is None

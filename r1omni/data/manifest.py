@@ -26,6 +26,8 @@ class ClipRow:
     split: str | None = None  # train / val / test … where the dataset fixes one
     fold: int | None = None  # cross-validation fold this clip is tested in
     rationale: str | None = None  # reasoning text for cold-start SFT
+    caption: str | None = None  # what is seen and heard, no emotion named (perception pre-training)
+    domain: str | None = None  # e.g. the synthetic world's "id" / "ood"
     cues: dict | None = None  # structured annotations of the clip's emotional cues
     meta: dict | None = None  # dataset-specific extras (intensity, gender, …)
 
