@@ -146,3 +146,16 @@ def test_written_world_decodes_to_the_in_memory_clips_and_is_reproducible(tmp_pa
     write_world(config, tmp_path / "b", splits=("coldstart", "test", "ood_test"), workers=2)
     for split in manifests:
         assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == (tmp_path / "b" / f"{split}.jsonl").read_bytes()
+
+
+def test_both_modalities_beat_either_alone_and_the_world_is_not_separable():
+    from r1omni.data.synth.ceilings import cue_ceilings
+
+    world = SynthWorld(WorldConfig(seed=11, sizes={"rl": 2500, "test": 600, "ood_test": 600}))
+    results = cue_ceilings(world)
+    for split in ("test", "ood_test"):
+        both = results["both"][split]["uar"]
+        assert both > results["face"][split]["uar"] + 0.1 and both > results["voice"][split]["uar"] + 0.1
+        assert both < 0.97
+        # conflict clips: the face alone is misled by the mask, the voice is not
+        assert results["face"][split]["conflict_war"] < results["voice"][split]["conflict_war"]

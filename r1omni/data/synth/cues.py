@@ -35,7 +35,7 @@ FACE_PROFILES: dict[str, dict[str, float]] = {
     "disgust": {"AU4": 0.55, "AU9": 0.8, "AU15": 0.4, "AU24": 0.3},
     "fear": {"AU1": 0.8, "AU2": 0.6, "AU4": 0.35, "AU5": 0.8, "AU20": 0.5, "AU26": 0.55},
 }
-AU_NOISE = 0.12  # sd of per-clip deviation from the scaled profile
+AU_NOISE = 0.2  # sd of per-clip deviation from the scaled profile
 
 # Prosody relative to the speaker's own neutral voice.
 PROSODY = {
@@ -66,8 +66,10 @@ VOICE_PROFILES: dict[str, dict[str, float]] = {
                     tremor=0.0, breathiness=0.3, tension=0.55),
 }
 # sd of per-clip deviation, and the range each value is clipped to.
-PROSODY_NOISE = dict(pitch_shift=1.5, pitch_range=1.5, contour=1.5, rate=0.07, loudness=2.0,
-                     pauses=0.04, tremor=0.1, breathiness=0.1, tension=0.1)
+# (Set so that a classifier on the true cue values reaches about 65% from either modality alone
+# and about 85% from both: see docs/synthetic_world.md.)
+PROSODY_NOISE = dict(pitch_shift=2.7, pitch_range=2.7, contour=2.7, rate=0.13, loudness=3.6,
+                     pauses=0.07, tremor=0.18, breathiness=0.18, tension=0.18)
 PROSODY_LIMITS = dict(pitch_shift=(-6, 10), pitch_range=(1, 14), contour=(-7, 6), rate=(0.6, 1.5),
                       loudness=(-10, 12), pauses=(0.0, 0.35), tremor=(0, 1), breathiness=(0, 1),
                       tension=(0, 1))
