@@ -83,7 +83,8 @@ def main() -> None:
     (args.out / "synth_ceilings.json").write_text(json.dumps(ceilings, indent=2) + "\n")
     sizes = world.config.sizes
     print(f"logistic regression on true cue values, trained on rl ({sizes['rl']} clips), seed {args.seed}")
-    print("| cues | test UAR | test WAR | test conflict-clip acc. | ood_test UAR | ood_test WAR | ood conflict-clip acc. |")
+    print("| cues | test UAR | test WAR | test conflict-clip acc. "
+          "| ood_test UAR | ood_test WAR | ood conflict-clip acc. |")
     print("|---|---|---|---|---|---|---|")
     for modality, by_split in ceilings.items():
         cells = []

@@ -9,7 +9,7 @@ from r1omni import media
 from r1omni.errors import MediaError, MissingStreamError
 from r1omni.media import probe, read_audio, read_frames, read_image, segment_midpoints
 
-from conftest import FPS, SAMPLE_RATE, TONE_HZ, frame_index
+from media_helpers import FPS, SAMPLE_RATE, TONE_HZ, frame_index
 
 
 def expected_indices(seconds: float, n: int) -> list[int]:

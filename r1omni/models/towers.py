@@ -1,0 +1,208 @@
+"""Modality towers: frames or a waveform in, a sequence of feature vectors out.
+
+Each tower is built from a plain dict (``{"kind": …, …}``) so a saved policy can rebuild it, and
+knows its `identity` (architecture, weights fingerprint, preprocessing) for the feature cache.
+Kinds: ``nano_cnn`` and ``nano_mel`` (small, from scratch), ``hf_vision`` (any Hugging Face
+vision encoder: SigLIP, CLIP, ViT) and ``whisper`` (a Whisper encoder on log-mel features).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from r1omni.errors import R1OmniError
+
+
+class ConfigError(R1OmniError):
+    """A model configuration that cannot be built."""
+
+
+class Tower(nn.Module):
+    modality: str
+    out_dim: int
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = dict(config)
+        self._fingerprint: str | None = None
+
+    def preprocess(self, media: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def identity(self) -> str:
+        """Architecture and a fingerprint of the weights: a cached feature is valid only for the
+        same tower with the same weights."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode())
+            for name, tensor in sorted(self.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:20]
+        return f"{self.config['kind']}-{self._fingerprint}"
+
+    def forget_fingerprint(self) -> None:
+        """Call after the weights change (training, loading)."""
+        self._fingerprint = None
+
+
+# ----------------------------------------------------------------------------- nano towers
+
+
+class NanoVisionTower(Tower):
+    """A small CNN: each frame becomes `grid`² tokens of width `width`."""
+
+    modality = "video"
+
+    def __init__(self, config: dict):
+        super().__init__({"kind": "nano_cnn", "width": 128, "grid": 2, **config})
+        width, self.out_dim = self.config["width"], self.config["width"]
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width // 4, 4, stride=4), nn.GELU(),
+            nn.Conv2d(width // 4, width // 2, 2, stride=2), nn.GELU(),
+            nn.Conv2d(width // 2, width, 2, stride=2), nn.GELU(),
+            nn.AdaptiveAvgPool2d(self.config["grid"]),
+        )
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        # [N, S, S, 3] uint8 -> [N, 3, S, S] in [-1, 1]
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        grid = self.net(pixels)  # [N, C, g, g]
+        return grid.flatten(2).transpose(1, 2).reshape(-1, self.out_dim)  # [N * g * g, C]
+
+
+class NanoAudioTower(Tower):
+    """Log-mel features through strided 1-D convolutions: one token per 80 ms."""
+
+    modality = "audio"
+
+    def __init__(self, config: dict):
+        super().__init__({"kind": "nano_mel", "width": 128, "mel_bins": 64, **config})
+        from transformers.audio_utils import mel_filter_bank
+
+        width, mels = self.config["width"], self.config["mel_bins"]
+        self.out_dim = width
+        self.register_buffer("mel_filters", torch.from_numpy(mel_filter_bank(
+            num_frequency_bins=201, num_mel_filters=mels, min_frequency=0.0, max_frequency=8000.0,
+            sampling_rate=16_000, norm="slaney", mel_scale="slaney")).float(), persistent=False)
+        self.net = nn.Sequential(
+            nn.Conv1d(mels, width, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv1d(width, width, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv1d(width, width, 3, stride=2, padding=1), nn.GELU(),
+        )
+
+    def preprocess(self, audio: np.ndarray) -> torch.Tensor:
+        # [T] float32 at 16 kHz -> log-mel [mel_bins, frames], 25 ms windows every 10 ms
+        wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        if wave.numel() < 400:
+            wave = nn.functional.pad(wave, (0, 400 - wave.numel()))
+        spectrum = torch.stft(wave, 400, 160, window=torch.hann_window(400), return_complex=True).abs() ** 2
+        mel = self.mel_filters.T @ spectrum  # [mel_bins, frames]
+        return torch.log10(mel.clamp(min=1e-10)).clamp(min=-8.0) / 4.0 + 1.0
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.net(mel[None])[0].T  # [frames / 8, C]
+
+
+# ----------------------------------------------------------------------------- Hugging Face towers
+
+
+def _hf_config(config: dict):
+    from transformers import AutoConfig
+
+    data = dict(config["hf_config"])
+    model_type = data.pop("model_type", None)
+    if model_type is None:
+        raise ConfigError(f"tower {config['kind']!r}: hf_config needs a model_type")
+    try:
+        return AutoConfig.for_model(model_type, **data)
+    except ValueError as err:
+        raise ConfigError(f"tower {config['kind']!r}: {err}") from None
+
+
+class HFVisionTower(Tower):
+    """Any Hugging Face vision encoder; features of one hidden layer, average-pooled per frame
+    from a `grid`×`grid` patch grid to `pool`×`pool` tokens."""
+
+    modality = "video"
+
+    def __init__(self, config: dict, model: nn.Module | None = None):
+        super().__init__({"kind": "hf_vision", "layer": -2, "pool": 7, "mean": [0.5] * 3, "std": [0.5] * 3,
+                          **config})
+        from transformers import AutoModel
+
+        if model is None:
+            hf = _hf_config(self.config)
+            hf = getattr(hf, "vision_config", hf)  # a full CLIP/SigLIP config holds the vision part
+            model = AutoModel.from_config(hf)
+        self.model = model
+        vision = model.config
+        self.image_size = vision.image_size
+        self.grid = vision.image_size // vision.patch_size
+        self.out_dim = vision.hidden_size
+        self.config["hf_config"] = {**vision.to_diff_dict(), "model_type": vision.model_type}
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+        if pixels.shape[-1] != self.image_size:
+            pixels = nn.functional.interpolate(pixels, size=self.image_size, mode="bilinear", antialias=True)
+        mean = torch.tensor(self.config["mean"]).view(1, 3, 1, 1)
+        std = torch.tensor(self.config["std"]).view(1, 3, 1, 1)
+        return (pixels - mean) / std
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(pixel_values=pixels, output_hidden_states=True).hidden_states[self.config["layer"]]
+        patches = hidden[:, -self.grid * self.grid :]  # drop a CLS token if the model has one
+        grid = patches.transpose(1, 2).reshape(len(pixels), self.out_dim, self.grid, self.grid)
+        pooled = nn.functional.adaptive_avg_pool2d(grid, self.config["pool"])  # [N, D, p, p]
+        return pooled.flatten(2).transpose(1, 2).reshape(-1, self.out_dim)  # [N * p * p, D]
+
+
+class WhisperAudioTower(Tower):
+    """A Whisper encoder on log-mel features (padded or cut to 30 s, as Whisper requires),
+    average-pooled in time by `pool`: 1500 frames -> 500 tokens at pool 3."""
+
+    modality = "audio"
+
+    def __init__(self, config: dict, model: nn.Module | None = None):
+        super().__init__({"kind": "whisper", "pool": 3, **config})
+        from transformers import WhisperFeatureExtractor
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        if model is None:
+            model = WhisperEncoder(_hf_config(self.config))
+        self.model = model
+        whisper = model.config
+        self.out_dim = whisper.d_model
+        self.features = WhisperFeatureExtractor(feature_size=whisper.num_mel_bins,
+                                                n_samples=whisper.max_source_positions * 2 * 160)
+        self.config["hf_config"] = {**whisper.to_diff_dict(), "model_type": "whisper"}
+
+    def preprocess(self, audio: np.ndarray) -> torch.Tensor:
+        features = self.features(audio, sampling_rate=16_000, return_tensors="pt")
+        return features["input_features"][0]  # [mel, 2 * max_source_positions]
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(mel[None]).last_hidden_state  # [1, frames, D]
+        pooled = nn.functional.avg_pool1d(hidden.transpose(1, 2), self.config["pool"])
+        return pooled[0].T  # [frames / pool, D]
+
+
+TOWERS = {"nano_cnn": NanoVisionTower, "nano_mel": NanoAudioTower, "hf_vision": HFVisionTower,
+          "whisper": WhisperAudioTower}
+
+
+def build_tower(config: dict, modality: str) -> Tower:
+    kind = config.get("kind")
+    if kind not in TOWERS:
+        raise ConfigError(f"unknown {modality} tower kind {kind!r}; choose one of: {', '.join(TOWERS)}")
+    tower = TOWERS[kind](config)
+    if tower.modality != modality:
+        raise ConfigError(f"tower kind {kind!r} encodes {tower.modality}, not {modality}")
+    return tower

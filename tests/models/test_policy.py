@@ -1,0 +1,226 @@
+import numpy as np
+import pytest
+import torch
+
+from r1omni.data import read_manifest
+from r1omni.data.synth import SynthWorld, WorldConfig, write_world
+from r1omni.models import ClipMedia, ConfigError, FeatureCache, OmniPolicy, PolicyConfig, load_clip
+from r1omni.models.policy import PLACEHOLDERS
+from r1omni.prompts import build_messages
+
+WORLD = SynthWorld(WorldConfig(seed=5, sizes={"test": 4}))
+
+
+def media(index: int = 0) -> ClipMedia:
+    sample = WORLD.sample("test", index)
+    return ClipMedia(frames=sample.frames, audio=sample.audio)
+
+
+def clip_for(policy, index=0, modalities=("video", "audio")):
+    sample = WORLD.sample("test", index)
+    frames = sample.frames[:: max(1, len(sample.frames) // policy.config.num_frames)][: policy.config.num_frames]
+    return ClipMedia(frames=frames if "video" in modalities else None,
+                     audio=sample.audio[: 16_000 * (1 + index)] if "audio" in modalities else None)
+
+
+@pytest.fixture(params=["nano", "composed"])
+def policy(request, nano_policy, composed_policy):
+    return nano_policy if request.param == "nano" else composed_policy
+
+
+@pytest.mark.parametrize("modalities", [("video", "audio"), ("video",), ("audio",)])
+def test_placeholders_expand_into_marked_modality_tokens(policy, modalities):
+    clip = clip_for(policy, modalities=modalities)
+    embeddings = policy.encode(clip)
+    assert set(embeddings) == set(modalities)
+    prompt = policy.build_inputs(build_messages(modalities=modalities), embeddings)
+    ids = prompt.ids.tolist()
+    assert len(ids) == len(prompt.embeds) and prompt.embeds.shape[1] == policy.lm.config.hidden_size
+    for modality in ("video", "audio"):
+        start, end = policy.markers[modality]
+        if modality in modalities:
+            i, j = ids.index(start), ids.index(end)
+            assert j - i - 1 == len(embeddings[modality]) and set(ids[i + 1 : j]) == {-1}
+            assert torch.equal(prompt.embeds[i + 1 : j], embeddings[modality])
+        else:
+            assert start not in ids
+    assert ids.count(-1) == sum(len(e) for e in embeddings.values())
+    text = policy.tokenizer.decode([t for t in ids if t >= 0])
+    assert text.endswith("<|im_start|>assistant\n") and "<video>" not in text and "<audio>" not in text
+
+
+def test_a_placeholder_without_its_modality_is_an_error(policy):
+    embeddings = policy.encode(clip_for(policy, modalities=("video",)))
+    with pytest.raises(ValueError, match="has <audio> but the clip has no audio"):
+        policy.build_inputs(build_messages(modalities=("video", "audio")), embeddings)
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp(min=1e-12)).item()
+
+
+def test_shared_prefix_equals_repeated_computation(policy):
+    """Prompts of different lengths (left padding) and completions of different lengths: the
+    shared-prefix pass gives the same log-probs and parameter gradients."""
+    policy.train()
+    prompts = [policy.build_inputs(build_messages(modalities=m), policy.encode(clip_for(policy, i, m)))
+               for i, m in enumerate([("video", "audio"), ("audio",)])]
+    assert len(prompts[0].embeds) != len(prompts[1].embeds)
+    vocab = len(policy.tokenizer)
+    rng = np.random.default_rng(0)
+    completions = [rng.integers(0, vocab, size=n).tolist() for n in (5, 2, 7, 1, 4, 6)]  # G = 3
+
+    results = {}
+    for shared in (True, False):
+        policy.zero_grad()
+        prompts = [policy.build_inputs(build_messages(modalities=m), policy.encode(clip_for(policy, i, m)))
+                   for i, m in enumerate([("video", "audio"), ("audio",)])]
+        logprobs, mask = policy.completion_logprobs(prompts, completions, shared_prefix=shared)
+        (logprobs.sum() + (logprobs * torch.arange(logprobs.shape[1])).sum()).backward()
+        grads = {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+        results[shared] = (logprobs.detach(), mask, grads)
+    policy.eval()
+    (lp_shared, mask_shared, g_shared), (lp_repeat, mask_repeat, g_repeat) = results[True], results[False]
+    assert torch.equal(mask_shared, mask_repeat) and mask_shared.sum() == 25
+    assert relative(lp_shared, lp_repeat) < 1e-4
+    assert set(g_shared) == set(g_repeat) and len(g_shared) > 10
+    assert any("projectors" in n for n in g_shared)  # gradients reach the projectors through the cache
+    for name in g_repeat:
+        assert relative(g_shared[name], g_repeat[name]) < 1e-4, name
+
+
+def test_generation_is_reproducible_and_stops(policy):
+    prompt = policy.prompt(build_messages(), clip_for(policy))
+    first = policy.generate([prompt, prompt], num_generations=3, max_new_tokens=12, seed=3)
+    again = policy.generate([prompt, prompt], num_generations=3, max_new_tokens=12, seed=3)
+    assert [[c.ids for c in g] for g in first] == [[c.ids for c in g] for g in again]
+    assert len(first) == 2 and all(len(g) == 3 for g in first)
+    assert all(len(c.ids) <= 12 for g in first for c in g)
+    other = policy.generate([prompt], num_generations=3, max_new_tokens=12, seed=4)
+    assert [c.ids for c in other[0]] != [c.ids for c in first[0]]
+    greedy = policy.generate([prompt], num_generations=2, max_new_tokens=6, temperature=0)
+    assert greedy[0][0].ids == greedy[0][1].ids
+    # a stop token ends a completion and is not part of it
+    token = first[0][0].ids[0]
+    stopped = policy.generate([prompt], num_generations=1, max_new_tokens=12, seed=3, stop=[token])
+    assert stopped[0][0].ids == [] and stopped[0][0].stopped
+
+
+def test_top_p_keeps_only_the_nucleus():
+    from r1omni.models.policy import _sample
+
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
+    generator = torch.Generator().manual_seed(0)
+    draws = {int(_sample(logits, 1.0, 0.5, generator)) for _ in range(50)}
+    assert draws == {0}
+    draws = {int(_sample(logits, 1.0, 0.85, generator)) for _ in range(200)}
+    assert draws == {0, 1}
+
+
+def test_save_and_load_round_trip(policy, tmp_path):
+    clip = clip_for(policy)
+    prompt = policy.prompt(build_messages(), clip)
+    completions = [[5, 6, 7]]
+    before, _ = policy.completion_logprobs([prompt], completions)
+    policy.save_pretrained(tmp_path / "model")
+    loaded = OmniPolicy.from_pretrained(tmp_path / "model").eval()
+    assert loaded.config == policy.config
+    after, _ = loaded.completion_logprobs([loaded.prompt(build_messages(), clip)], completions)
+    assert torch.allclose(before, after, atol=1e-6)
+    assert loaded.tokenizer.apply_chat_template(build_messages(), tokenize=False, add_generation_prompt=True) == \
+        policy.tokenizer.apply_chat_template(build_messages(), tokenize=False, add_generation_prompt=True)
+
+
+def test_nano_is_small_and_composed_freezes_towers(nano_policy, composed_policy):
+    from r1omni.models.presets import NANO_LM
+
+    assert nano_policy.config.backend == "nano" and NANO_LM["hidden_size"] == 256
+    assert all(p.requires_grad for p in nano_policy.parameters())
+    assert not any(p.requires_grad for p in composed_policy.towers.parameters())
+    assert all(p.requires_grad for p in composed_policy.projectors.parameters())
+
+
+def test_default_nano_preset_is_under_20m_parameters():
+    from r1omni.models import nano
+
+    policy = nano(["a tiny corpus for the tokenizer"] * 10, vocab_size=300)
+    assert policy.lm.config.hidden_size == 256 and policy.lm.config.num_hidden_layers == 4
+    assert sum(p.numel() for p in policy.parameters()) < 20_000_000
+
+
+def test_feature_cache_skips_frozen_towers_and_survives_corruption(tmp_path, make_composed):
+    policy = make_composed()
+    policy.feature_cache = FeatureCache(tmp_path / "cache")
+    calls = {"video": 0, "audio": 0}
+    for modality, tower in policy.towers.items():
+        original = tower.forward
+
+        def counted(x, modality=modality, original=original):
+            calls[modality] += 1
+            return original(x)
+
+        tower.forward = counted
+    clip = clip_for(policy)
+    first = policy.encode(clip)
+    second = policy.encode(clip)
+    assert calls == {"video": 1, "audio": 1}
+    assert policy.feature_cache.hits == 2 and policy.feature_cache.misses == 2
+    for modality in first:
+        assert torch.allclose(first[modality], second[modality])
+    entries = sorted((tmp_path / "cache").rglob("*.safetensors"))
+    assert len(entries) == 2
+    entries[0].write_bytes(b"garbage")
+    third = policy.encode(clip)
+    assert calls["video"] + calls["audio"] == 3 and policy.feature_cache.misses == 3
+    for modality in first:
+        assert torch.allclose(first[modality], third[modality])
+    # other content, another entry; a changed tower (new weights) does not reuse old entries
+    policy.encode(clip_for(policy, index=1))
+    assert calls["video"] + calls["audio"] == 5
+    before = dict(calls)
+    tower = policy.towers["audio"]
+    with torch.no_grad():
+        next(tower.parameters()).add_(1.0)
+    tower.forget_fingerprint()
+    policy.encode(clip)
+    assert calls == {"video": before["video"], "audio": before["audio"] + 1}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(towers={"video": {"kind": "resnet"}}), "unknown video tower kind 'resnet'"),
+    (dict(towers={"audio": {"kind": "nano_cnn"}}), "encodes video, not audio"),
+    (dict(backend="magic"), "unknown backend"),
+    (dict(frozen=["eyes"]), "frozen parts"),
+    (dict(lm={"hidden_size": 8}), "needs a model_type"),
+    (dict(lm={"model_type": "no-such-lm"}), "cannot build the LM"),
+])
+def test_bad_configs_are_clear_errors(nano_policy, change, message):
+    from dataclasses import asdict
+
+    config = PolicyConfig(**{**asdict(nano_policy.config), **change})
+    with pytest.raises(ConfigError, match=message):
+        OmniPolicy(config, nano_policy.tokenizer)
+
+
+def test_weights_that_do_not_fit_the_config(nano_policy, tmp_path):
+    import json
+
+    nano_policy.save_pretrained(tmp_path / "m")
+    config_path = tmp_path / "m" / "r1omni_config.json"
+    data = json.loads(config_path.read_text())
+    data["projector_hidden"] = 48
+    config_path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="weights do not fit"):
+        OmniPolicy.from_pretrained(tmp_path / "m")
+    with pytest.raises(ConfigError, match="not a saved r1omni model"):
+        OmniPolicy.from_pretrained(tmp_path)
+
+
+def test_nano_generates_text_from_a_written_synthetic_clip(nano_policy, tmp_path):
+    write_world(WorldConfig(seed=2, sizes={"test": 1}), tmp_path, splits=("test",))
+    row = read_manifest(tmp_path / "test.jsonl")[0]
+    clip = load_clip(row.video, row.audio, nano_policy.config)
+    assert clip.frames.shape == (8, 112, 112, 3) and clip.audio.ndim == 1
+    (completion,) = nano_policy.generate([nano_policy.prompt(build_messages(), clip)], max_new_tokens=8, seed=0)[0]
+    assert completion.ids and isinstance(completion.text, str) and completion.text
+    assert set(PLACEHOLDERS) == {"video", "audio"}
