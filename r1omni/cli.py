@@ -54,6 +54,29 @@ def _data_synth(args: argparse.Namespace) -> None:
     print(f"world parameters: {Path(args.out) / 'world.json'}")
 
 
+def _cache_build(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from r1omni.data import read_manifest
+    from r1omni.models import OmniPolicy
+    from r1omni.models.cache import FeatureCache, default_cache_dir, fill_cache
+
+    rows = read_manifest(args.manifest)
+    policy = OmniPolicy.from_pretrained(args.model).eval()
+    frozen = [m for m in policy.towers if m in policy.config.frozen]
+    if not frozen:
+        print(f"{args.model}: no frozen tower, so nothing to cache (trainable towers run every step)")
+        return
+    cache = FeatureCache(args.cache or default_cache_dir())
+    with Progress() as bar:
+        task = bar.add_task(f"caching {', '.join(frozen)} features", total=len(rows))
+        failures = fill_cache(policy, rows, cache, progress=lambda done, total: bar.update(task, completed=done))
+    print(f"{len(rows)} clips: {cache.misses} features computed, {cache.hits} already cached, "
+          f"{len(failures)} failed; cache at {cache.directory}")
+    for clip_id, error in failures:
+        print(f"  failed {clip_id}: {error}")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from r1omni.evaluate import evaluate_predictions, scores_table
 
@@ -104,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write <split>.video_only.jsonl and <split>.audio_only.jsonl")
     synth.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     synth.set_defaults(run=_data_synth)
+
+    cache = commands.add_parser("cache", help="feature cache of frozen towers")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="SUBCOMMAND")
+    build = cache_commands.add_parser(
+        "build", help="run a model's frozen towers over a manifest once and store their outputs",
+        description="Entries are keyed by file content, tower identity and preprocessing, so they stay "
+                    "valid across runs and are shared by every model with the same towers.",
+    )
+    build.add_argument("--manifest", required=True, type=Path, help="manifest JSONL")
+    build.add_argument("--model", required=True, type=Path, help="a saved r1omni model directory")
+    build.add_argument("--cache", type=Path, help="cache folder (default $R1OMNI_CACHE or ~/.cache/r1omni/features)")
+    build.set_defaults(run=_cache_build)
 
     evaluate = commands.add_parser(
         "eval", help="score predictions: UAR, WAR, format rate, per-class recall",

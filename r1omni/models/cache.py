@@ -22,6 +22,13 @@ from safetensors.torch import load_file, save_file
 _CHUNK = 1 << 20
 
 
+def default_cache_dir() -> Path:
+    """``$R1OMNI_CACHE``, else ``$XDG_CACHE_HOME/r1omni/features`` (``~/.cache/…``)."""
+    if os.environ.get("R1OMNI_CACHE"):
+        return Path(os.environ["R1OMNI_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "r1omni" / "features"
+
+
 def content_hash(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -68,3 +75,28 @@ class FeatureCache:
         save_file({"features": features}, temporary)
         os.replace(temporary, path)
         return features
+
+
+def fill_cache(policy, rows, cache: FeatureCache, progress=None) -> list[tuple[str, str]]:
+    """Compute the frozen towers' features of every row into `cache`; returns (id, error) for
+    the rows that failed, which do not stop the others. `progress(done, total)` after each."""
+    import torch
+
+    from r1omni.errors import R1OmniError
+    from r1omni.models.inputs import load_clip
+
+    frozen = [m for m in policy.towers if m in policy.config.frozen]
+    policy.feature_cache = cache
+    failures = []
+    for done, row in enumerate(rows, 1):
+        try:
+            media = load_clip(row.video, row.audio, policy.config, modalities=frozen)
+            with torch.no_grad():
+                for modality in frozen:
+                    if media.get(modality) is not None:
+                        policy.tower_features(modality, media)
+        except R1OmniError as err:
+            failures.append((row.id, str(err)))
+        if progress is not None:
+            progress(done, len(rows))
+    return failures

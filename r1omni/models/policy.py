@@ -328,7 +328,10 @@ class OmniPolicy(nn.Module):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> OmniPolicy:
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto",
+                        dtype: str | torch.dtype = "auto") -> OmniPolicy:
+        """Load a saved policy. ``device="auto"`` takes CUDA when present, else the CPU;
+        ``dtype="auto"`` takes bfloat16 on a GPU that supports it, else float32."""
         from safetensors.torch import load_model
         from transformers import AutoTokenizer
 
@@ -348,7 +351,22 @@ class OmniPolicy(nn.Module):
             raise ConfigError(f"{directory / WEIGHTS_NAME}: weights do not fit {CONFIG_NAME} ({err})") from None
         for tower in policy.towers.values():
             tower.forget_fingerprint()
-        return policy.to(device)
+        device, dtype = resolve_device(device, dtype)
+        return policy.to(device=device, dtype=dtype)
+
+
+def resolve_device(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+                   ) -> tuple[torch.device, torch.dtype]:
+    """CUDA when available and bf16 where it is supported; otherwise the CPU in float32."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if dtype == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        dtype = torch.bfloat16 if cuda_bf16 else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    return device, dtype
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> torch.Tensor:

@@ -224,3 +224,25 @@ def test_nano_generates_text_from_a_written_synthetic_clip(nano_policy, tmp_path
     (completion,) = nano_policy.generate([nano_policy.prompt(build_messages(), clip)], max_new_tokens=8, seed=0)[0]
     assert completion.ids and isinstance(completion.text, str) and completion.text
     assert set(PLACEHOLDERS) == {"video", "audio"}
+
+
+def test_cache_build_cli_fills_the_cache_and_reports_bad_clips(make_composed, tmp_path, capsys):
+    from r1omni.cli import main
+    from r1omni.data import write_manifest
+    from r1omni.data.manifest import ClipRow
+
+    write_world(WorldConfig(seed=4, sizes={"test": 2}), tmp_path / "world", splits=("test",))
+    rows = read_manifest(tmp_path / "world" / "test.jsonl")
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    rows.append(ClipRow(id="broken", label="sad", dataset="x", video=str(broken), audio=str(broken)))
+    write_manifest(rows, tmp_path / "m.jsonl")
+    make_composed().save_pretrained(tmp_path / "model")
+    args = ["cache", "build", "--manifest", str(tmp_path / "m.jsonl"), "--model", str(tmp_path / "model"),
+            "--cache", str(tmp_path / "cache")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "3 clips: 4 features computed, 0 already cached, 1 failed" in out and "broken.mp4" in out
+    assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 4
+    assert main(args) == 0
+    assert "0 features computed, 4 already cached" in capsys.readouterr().out
