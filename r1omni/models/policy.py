@@ -141,7 +141,8 @@ class OmniPolicy(nn.Module):
         frozen = modality in self.config.frozen
 
         def compute() -> torch.Tensor:
-            inputs = tower.preprocess(media.get(modality)).to(self.device)
+            dtype = next(tower.parameters()).dtype
+            inputs = tower.preprocess(media.get(modality)).to(self.device, dtype=dtype)
             with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
                 return tower(inputs)
 
@@ -153,7 +154,7 @@ class OmniPolicy(nn.Module):
 
     def encode(self, media: ClipMedia) -> dict[str, torch.Tensor]:
         """Modality embeddings ``{modality: [T, H]}`` in the LM's width, for what the clip has."""
-        return {m: self.projectors[m](self.tower_features(m, media)) for m in self.towers
+        return {m: self.projectors[m](self.tower_features(m, media).to(self.lm.dtype)) for m in self.towers
                 if media.get(m) is not None}
 
     def build_inputs(self, messages: list[dict], embeddings: dict[str, torch.Tensor],

@@ -103,7 +103,7 @@ class NanoAudioTower(Tower):
         if wave.numel() < 400:
             wave = nn.functional.pad(wave, (0, 400 - wave.numel()))
         spectrum = torch.stft(wave, 400, 160, window=torch.hann_window(400), return_complex=True).abs() ** 2
-        mel = self.mel_filters.T @ spectrum  # [mel_bins, frames]
+        mel = self.mel_filters.float().T @ spectrum  # [mel_bins, frames]
         return torch.log10(mel.clamp(min=1e-10)).clamp(min=-8.0) / 4.0 + 1.0
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
