@@ -18,12 +18,14 @@ import torch
 from torch import nn
 
 from r1omni.models.cache import FeatureCache, array_hash
+from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
 from r1omni.models.tokenizer import MODALITY_MARKERS, stop_token_ids
 from r1omni.models.towers import ConfigError, Tower, build_tower
 from r1omni.prompts import AUDIO_PLACEHOLDER, VIDEO_PLACEHOLDER
 
 PLACEHOLDERS = {"video": VIDEO_PLACEHOLDER, "audio": AUDIO_PLACEHOLDER}
 CONFIG_NAME, WEIGHTS_NAME = "r1omni_config.json", "model.safetensors"
+BACKENDS = ("nano", "composed", "qwen2_5_omni")
 
 
 @dataclass
@@ -39,8 +41,8 @@ class PolicyConfig:
     attn_implementation: str = "sdpa"
 
     def validate(self) -> None:
-        if self.backend not in ("nano", "composed"):
-            raise ConfigError(f"unknown backend {self.backend!r}; choose nano or composed")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
         unknown = sorted(set(self.towers) - set(PLACEHOLDERS))
         if unknown or not self.towers:
             raise ConfigError(f"towers must be given for video and/or audio, got {sorted(self.towers)}")
@@ -68,22 +70,6 @@ class ClipMedia:
         return given or array_hash(self.get(modality))
 
 
-@dataclass
-class Prompt:
-    """One prompt ready for the LM: input embeddings ``[L, H]`` and token ids ``[L]`` (-1 where a
-    modality embedding stands)."""
-
-    embeds: torch.Tensor
-    ids: torch.Tensor
-
-
-@dataclass
-class Completion:
-    ids: list[int]  # sampled tokens, stop token excluded
-    text: str
-    stopped: bool  # ended on a stop token rather than the length limit
-
-
 def _build_lm(config: PolicyConfig) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -95,7 +81,7 @@ def _build_lm(config: PolicyConfig) -> nn.Module:
         raise ConfigError(f"cannot build the LM: {err}") from None
 
 
-class OmniPolicy(nn.Module):
+class OmniPolicy(SharedPrefixLM, nn.Module):
     def __init__(self, config: PolicyConfig, tokenizer, lm: nn.Module | None = None,
                  towers: dict[str, Tower] | None = None):
         super().__init__()
@@ -128,10 +114,6 @@ class OmniPolicy(nn.Module):
             module = self.lm if part == "lm" else self.towers[part] if part in self.towers else None
             if module is not None:
                 module.requires_grad_(False)
-
-    @property
-    def device(self) -> torch.device:
-        return self.lm.get_input_embeddings().weight.device
 
     # ------------------------------------------------------------------ encoding
 
@@ -195,125 +177,11 @@ class OmniPolicy(nn.Module):
                 ids += [torch.tensor([start]), torch.full((len(media),), -1), torch.tensor([end])]
                 embeds += [embed(torch.tensor([start], device=self.device)), media,
                            embed(torch.tensor([end], device=self.device))]
-        return Prompt(torch.cat(embeds), torch.cat(ids))
+        ids = torch.cat(ids)
+        return Prompt(torch.cat(embeds), ids, torch.arange(len(ids), device=self.device))
 
     def prompt(self, messages: list[dict], media: ClipMedia) -> Prompt:
         return self.build_inputs(messages, self.encode(media))
-
-    # ------------------------------------------------------------------ LM passes
-
-    @staticmethod
-    def _collate(prompts: list[Prompt]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded prompt embeddings ``[P, Lp, H]`` and attention mask ``[P, Lp]``."""
-        length = max(len(p.embeds) for p in prompts)
-        width = prompts[0].embeds.shape[-1]
-        embeds = prompts[0].embeds.new_zeros(len(prompts), length, width)
-        mask = torch.zeros(len(prompts), length, dtype=torch.long, device=embeds.device)
-        for i, p in enumerate(prompts):
-            embeds[i, length - len(p.embeds):] = p.embeds
-            mask[i, length - len(p.embeds):] = 1
-        return embeds, mask
-
-    def _pad_completions(self, completions: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-padded completion ids ``[B, Lc]`` and mask ``[B, Lc]``."""
-        length = max(1, max(len(c) for c in completions))
-        ids = torch.full((len(completions), length), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(len(completions), length, dtype=torch.long)
-        for i, c in enumerate(completions):
-            ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[i, : len(c)] = 1
-        return ids.to(self.device), mask.to(self.device)
-
-    def _prefill(self, prompts: list[Prompt]):
-        """Run the prompts once: next-token logits ``[P, V]``, the KV cache, the mask."""
-        embeds, mask = self._collate(prompts)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
-        return out.logits[:, -1], out.cache, mask
-
-    def completion_logits(self, prompts: list[Prompt], completions: list[list[int]],
-                          shared_prefix: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits that predict each completion token, ``[B, Lc, V]``, and the completion mask.
-
-        `completions` holds G = B / P completions per prompt, grouped by prompt. With
-        `shared_prefix` each prompt runs once and its G completions attend to its cached keys
-        and values; without, every completion runs with its own copy of the prompt.
-        """
-        if len(completions) % len(prompts):
-            raise ValueError(f"{len(completions)} completions do not split evenly over {len(prompts)} prompts")
-        group = len(completions) // len(prompts)
-        ids, comp_mask = self._pad_completions(completions)
-        if shared_prefix:
-            last, cache, mask = self._prefill(prompts)  # [P, V]
-            cache.batch_repeat_interleave(group)
-            mask = mask.repeat_interleave(group, 0)  # [B, Lp]
-            positions = mask.sum(-1, keepdim=True) + torch.arange(ids.shape[1], device=ids.device)
-            out = self.lm(input_ids=ids, attention_mask=torch.cat([mask, comp_mask], 1),
-                          position_ids=positions, cache=cache)
-            logits = torch.cat([last.repeat_interleave(group, 0)[:, None], out.logits[:, :-1]], 1)
-        else:
-            embeds, mask = self._collate(prompts)
-            embeds, mask = embeds.repeat_interleave(group, 0), mask.repeat_interleave(group, 0)
-            full = torch.cat([embeds, self.lm.get_input_embeddings()(ids)], 1)
-            full_mask = torch.cat([mask, comp_mask], 1)
-            positions = (full_mask.cumsum(-1) - 1).clamp(min=0)
-            out = self.lm(inputs_embeds=full, attention_mask=full_mask, position_ids=positions)
-            logits = out.logits[:, mask.shape[1] - 1 : -1]
-        return logits, comp_mask
-
-    def completion_logprobs(self, prompts: list[Prompt], completions: list[list[int]],
-                            shared_prefix: bool = True, temperature: float = 1.0
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token log-probabilities of the completions ``[B, Lc]`` (0 at padding) and mask."""
-        logits, mask = self.completion_logits(prompts, completions, shared_prefix)
-        ids, _ = self._pad_completions(completions)
-        logprobs = torch.log_softmax(logits.float() / temperature, -1).gather(-1, ids[..., None])[..., 0]
-        return logprobs * mask, mask
-
-    # ------------------------------------------------------------------ generation
-
-    @torch.no_grad()
-    def generate(self, prompts: list[Prompt], num_generations: int = 1, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 128, stop: list[int] | None = None,
-                 seed: int | None = None) -> list[list[Completion]]:
-        """Sample `num_generations` completions per prompt from one prefill per prompt.
-
-        Temperature 0 decodes greedily. Returns one list of completions per prompt.
-        """
-        generator = torch.Generator(device=self.device)
-        if seed is not None:
-            generator.manual_seed(seed)
-        else:
-            generator.seed()
-        stops = torch.tensor(stop if stop is not None else self.stop_ids, device=self.device)
-        logits, cache, mask = self._prefill(prompts)
-        cache.batch_repeat_interleave(num_generations)
-        logits = logits.repeat_interleave(num_generations, 0)  # [B, V]
-        mask = mask.repeat_interleave(num_generations, 0)  # [B, Lp]
-        rows = len(logits)
-        position = mask.sum(-1, keepdim=True)  # [B, 1]
-        done = torch.zeros(rows, dtype=torch.bool, device=self.device)
-        stopped = torch.zeros_like(done)
-        tokens = []
-        for _ in range(max_new_tokens):
-            token = _sample(logits, temperature, top_p, generator)  # [B]
-            token = torch.where(done, self.tokenizer.pad_token_id, token)
-            hit = torch.isin(token, stops) & ~done
-            stopped |= hit
-            tokens.append(torch.where(hit, -1, token))
-            done |= hit
-            if done.all():
-                break
-            mask = torch.cat([mask, torch.ones_like(position)], 1)
-            out = self.lm(input_ids=token[:, None], attention_mask=mask, position_ids=position, cache=cache)
-            cache, logits, position = out.cache, out.logits[:, -1], position + 1
-        table = torch.stack(tokens, 1).tolist() if tokens else [[] for _ in range(rows)]
-        results = []
-        for row, sequence in enumerate(table):
-            ids = sequence[: sequence.index(-1)] if -1 in sequence else sequence
-            results.append(Completion(ids, self.tokenizer.decode(ids, skip_special_tokens=False),
-                                      bool(stopped[row])))
-        return [results[i : i + num_generations] for i in range(0, rows, num_generations)]
 
     # ------------------------------------------------------------------ persistence
 
@@ -345,6 +213,10 @@ class OmniPolicy(nn.Module):
             config = PolicyConfig(**data)
         except TypeError as err:
             raise ConfigError(f"{config_path}: {err}") from None
+        if config.backend == "qwen2_5_omni":
+            from r1omni.models.qwen_omni import QwenOmniPolicy
+
+            return QwenOmniPolicy.load(directory, config, device, dtype)
         policy = cls(config, AutoTokenizer.from_pretrained(directory))
         try:
             load_model(policy, str(directory / WEIGHTS_NAME))
@@ -368,16 +240,3 @@ def resolve_device(device: str | torch.device = "auto", dtype: str | torch.dtype
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     return device, dtype
-
-
-def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> torch.Tensor:
-    """One token per row ``[B]`` from logits ``[B, V]`` (greedy at temperature 0)."""
-    if temperature <= 0:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, -1)
-    if top_p < 1.0:
-        sorted_probs, order = probs.sort(-1, descending=True)
-        keep = sorted_probs.cumsum(-1) - sorted_probs < top_p  # always keeps the top token
-        sorted_probs = sorted_probs * keep
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]

@@ -24,6 +24,14 @@ R1OMNI_05B = {
 }
 
 
+def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
+               audio: str = R1OMNI_05B["audio"]) -> OmniPolicy:
+    """The paper's HumanOmni-0.5B shape from local paths or hub names (weights must be
+    reachable: nothing is downloaded in r1omni's own tests or demo)."""
+    shape = {k: v for k, v in R1OMNI_05B.items() if k not in ("lm", "vision", "audio")}
+    return composed(lm, lm, vision, audio, **shape)
+
+
 def default_corpus() -> list[str]:
     """Text for the nano tokenizer: the synthetic world's prompts, captions and rationales."""
     from r1omni.data.synth import SynthWorld, WorldConfig

@@ -21,15 +21,17 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_nano_tokenizer(corpus: Iterable[str], vocab_size: int = 4096) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on `corpus`, with the chat special tokens."""
+def train_nano_tokenizer(corpus: Iterable[str], vocab_size: int = 4096,
+                         extra_special_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on `corpus`, with the chat special tokens (and any
+    `extra_special_tokens`, e.g. a backend's own modality tokens)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + list(extra_special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tokenizer.train_from_iterator(corpus, trainer)

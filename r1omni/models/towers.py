@@ -22,6 +22,15 @@ class ConfigError(R1OmniError):
     """A model configuration that cannot be built."""
 
 
+def fingerprint(module: nn.Module, config: dict) -> str:
+    """A short hash of a module's configuration and every weight's bytes."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
 class Tower(nn.Module):
     modality: str
     out_dim: int
@@ -38,11 +47,7 @@ class Tower(nn.Module):
         """Architecture and a fingerprint of the weights: a cached feature is valid only for the
         same tower with the same weights."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode())
-            for name, tensor in sorted(self.state_dict().items()):
-                digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:20]
+            self._fingerprint = fingerprint(self, self.config)
         return f"{self.config['kind']}-{self._fingerprint}"
 
     def forget_fingerprint(self) -> None:

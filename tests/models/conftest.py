@@ -48,3 +48,44 @@ def composed_policy():
 def make_composed():
     """A fresh tiny composed policy, for tests that change it."""
     return tiny_composed
+
+
+QWEN_TOKENS = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|VIDEO|>", "<|IMAGE|>", "<|vision_bos|>",
+               "<|vision_eos|>"]
+
+
+def tiny_qwen(**overrides):
+    """Qwen2.5-Omni's thinker at toy widths, with a tokenizer holding its modality tokens."""
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    from r1omni.models.qwen_omni import from_thinker
+
+    torch.manual_seed(0)
+    tokenizer = train_nano_tokenizer(CORPUS, 400, QWEN_TOKENS)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_TOKENS}
+    width = 32
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config=dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=2, d_model=16,
+                          encoder_ffn_dim=32, output_dim=width, n_window=100, max_source_positions=1500),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=width,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                           fullatt_block_indexes=[0]),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}),
+        audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+    )
+    thinker = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    return from_thinker(thinker, tokenizer, **{"num_frames": 4, **overrides}).eval()
+
+
+@pytest.fixture(scope="session")
+def qwen_policy():
+    return tiny_qwen()
+
+
+@pytest.fixture
+def make_qwen():
+    return tiny_qwen

@@ -107,7 +107,7 @@ def test_generation_is_reproducible_and_stops(policy):
 
 
 def test_top_p_keeps_only_the_nucleus():
-    from r1omni.models.policy import _sample
+    from r1omni.models.shared_prefix import _sample
 
     logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
     generator = torch.Generator().manual_seed(0)

@@ -1,0 +1,210 @@
+"""Qwen2.5-Omni's thinker as an OmniPolicy backend.
+
+The thinker (``Qwen2_5OmniThinkerForConditionalGeneration``) brings its own vision and audio
+encoders and multimodal rotary positions (time, height, width). Its processor's video path needs
+torchvision, which does not load beside the CPU torch build here, so frames are cut into
+patches as Qwen2-VL's image processor does (groups of `temporal_patch_size` frames, patches
+ordered by 2×2 merge windows) and audio goes through Whisper's feature extractor as in the
+official processor. Prompts splice the encoders' outputs in place of ``<|VIDEO|>`` /
+``<|AUDIO|>`` tokens and carry the thinker's own 3-D position ids, so the shared-prefix passes
+of `SharedPrefixLM` apply unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from r1omni.models.cache import FeatureCache
+from r1omni.models.policy import CONFIG_NAME, PLACEHOLDERS, WEIGHTS_NAME, ClipMedia, PolicyConfig, resolve_device
+from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
+from r1omni.models.tokenizer import stop_token_ids
+from r1omni.models.towers import ConfigError, fingerprint
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # Qwen2-VL's image processor defaults
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# (start marker, content token, end marker): thinker config attributes naming the token ids
+TOKEN_ATTRIBUTES = {"video": ("vision_start_token_id", "video_token_index", "vision_end_token_id"),
+                    "audio": ("audio_start_token_id", "audio_token_index", "audio_end_token_id")}
+
+
+def video_grid(frames: np.ndarray, patch: int, merge: int, temporal: int) -> tuple[int, int, int]:
+    """The (t, h, w) patch grid of frames ``[N, S, S, 3]``: sides rounded to a multiple of
+    patch × merge, frames grouped by `temporal`."""
+    unit = patch * merge
+    side = max(unit, round(frames.shape[1] / unit) * unit)
+    return -(-len(frames) // temporal), side // patch, side // patch
+
+
+def video_patches(frames: np.ndarray, patch: int, merge: int, temporal: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``[N, S, S, 3]`` uint8 -> flattened patches ``[t*h*w, 3*temporal*patch*patch]`` and
+    the grid ``[1, 3]``, in the order Qwen2-VL's processor produces."""
+    t, h, w = video_grid(frames, patch, merge, temporal)
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, S, S]
+    if pixels.shape[-1] != h * patch or pixels.shape[-2] != h * patch:
+        pixels = nn.functional.interpolate(pixels, size=(h * patch, w * patch), mode="bicubic", antialias=True)
+    pixels = (pixels - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    if len(pixels) < t * temporal:  # repeat the last frame to fill the last temporal group
+        pixels = torch.cat([pixels, pixels[-1:].expand(t * temporal - len(pixels), -1, -1, -1)])
+    grid = pixels.reshape(t, temporal, 3, h // merge, merge, patch, w // merge, merge, patch)
+    grid = grid.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    return grid.reshape(t * h * w, 3 * temporal * patch * patch), torch.tensor([[t, h, w]])
+
+
+class QwenOmniPolicy(SharedPrefixLM, nn.Module):
+    """OmniPolicy on Qwen2.5-Omni's thinker (3B/7B checkpoints, or a tiny config in tests)."""
+
+    def __init__(self, config: PolicyConfig, tokenizer, thinker: nn.Module | None = None):
+        super().__init__()
+        from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+        config.validate()
+        if config.backend != "qwen2_5_omni":
+            raise ConfigError(f"QwenOmniPolicy needs backend 'qwen2_5_omni', got {config.backend!r}")
+        if thinker is None:
+            data = {k: v for k, v in config.lm.items() if k != "model_type"}
+            thinker = Qwen2_5OmniThinkerForConditionalGeneration(Qwen2_5OmniThinkerConfig(**data))
+        self.lm = thinker
+        self.tokenizer = tokenizer
+        self.config = config
+        config.lm = {**thinker.config.to_diff_dict(), "model_type": thinker.config.model_type}
+        self.encoders = {"video": thinker.model.visual, "audio": thinker.model.audio_tower}
+        self.tokens = {m: tuple(getattr(thinker.config, a) for a in attrs) for m, attrs in TOKEN_ATTRIBUTES.items()}
+        vocab = set(tokenizer.get_vocab().values())
+        missing = [i for ids in self.tokens.values() for i in ids if i not in vocab]
+        if missing:
+            raise ConfigError(f"the thinker's modality token ids {missing} are not in the tokenizer")
+        from transformers import WhisperFeatureExtractor
+
+        self.features = WhisperFeatureExtractor(feature_size=thinker.config.audio_config.num_mel_bins)
+        self.stop_ids = stop_token_ids(tokenizer)
+        self.feature_cache: FeatureCache | None = None
+        self._identities: dict[str, str] = {}
+        for part in config.frozen:
+            module = thinker.model.language_model if part == "lm" else self.encoders.get(part)
+            if module is None:
+                raise ConfigError(f"frozen parts must be among video, audio, lm; got {part!r}")
+            module.requires_grad_(False)
+
+    # ------------------------------------------------------------------ encoding
+
+    def _video(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        vision = self.lm.config.vision_config
+        patches, grid = video_patches(frames, vision.patch_size, vision.spatial_merge_size, vision.temporal_patch_size)
+        dtype = next(self.encoders["video"].parameters()).dtype
+        out = self.lm.model.get_video_features(patches.to(self.device, dtype), grid.to(self.device))
+        return torch.cat(list(out.pooler_output)), grid  # [t*h*w / merge², H]
+
+    def _audio(self, audio: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(audio, sampling_rate=16_000, return_attention_mask=True, padding="max_length",
+                                 return_tensors="pt")
+        mask = features["attention_mask"].to(self.device)
+        dtype = next(self.encoders["audio"].parameters()).dtype
+        out = self.lm.model.get_audio_features(features["input_features"].to(self.device, dtype),
+                                               feature_attention_mask=mask)
+        return out.last_hidden_state, mask.sum(-1)  # [Ta, H], mel frames
+
+    def _features(self, modality: str, media: ClipMedia) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings ``[T, H]``, video grid ``[1, 3]`` or mel-frame count ``[1]``); a frozen
+        encoder reads and fills the feature cache."""
+        frozen = modality in self.config.frozen
+        encode = self._video if modality == "video" else self._audio
+
+        def compute() -> torch.Tensor:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+                return encode(media.get(modality))[0]
+
+        if frozen and self.feature_cache is not None:
+            if modality not in self._identities:
+                self._identities[modality] = f"qwen2_5_omni_{modality}-" + fingerprint(self.encoders[modality], {})
+            settings = f"{self.config.num_frames}x{self.config.frame_size}"
+            features = self.feature_cache.get_or_compute(media.key(modality), self._identities[modality],
+                                                         settings, compute)
+            return features.to(self.device, self.lm.dtype), self._layout(modality, media)
+        return compute(), self._layout(modality, media)
+
+    def _layout(self, modality: str, media: ClipMedia) -> torch.Tensor:
+        """The video's patch grid ``[1, 3]`` or the audio's mel-frame count ``[1]``."""
+        if modality == "video":
+            vision = self.lm.config.vision_config
+            return torch.tensor([video_grid(media.frames, vision.patch_size, vision.spatial_merge_size,
+                                            vision.temporal_patch_size)])
+        return torch.tensor([min(-(-len(media.audio) // self.features.hop_length), self.features.nb_max_frames)])
+
+    def encode(self, media: ClipMedia) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``{modality: (embeddings [T, H], grid or mel-frame count)}`` for what the clip has."""
+        return {m: self._features(m, media) for m in ("video", "audio") if media.get(m) is not None}
+
+    def build_inputs(self, messages: list[dict], embeddings: dict, add_generation_prompt: bool = True,
+                     seconds_per_frame: float = 0.5) -> Prompt:
+        """Chat prompt with each placeholder replaced by its start marker, one content token per
+        embedding and its end marker, and the thinker's 3-D rotary positions."""
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        used = [m for m, placeholder in PLACEHOLDERS.items() if placeholder in text]
+        absent = [m for m in used if m not in embeddings]
+        if absent:
+            raise ValueError(f"the prompt has {', '.join(PLACEHOLDERS[m] for m in absent)} but the clip has no "
+                             f"{' or '.join(absent)}")
+        for modality in used:
+            start, token, end = self.tokenizer.convert_ids_to_tokens(list(self.tokens[modality]))
+            text = text.replace(PLACEHOLDERS[modality], start + token * len(embeddings[modality][0]) + end)
+        ids = torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"], device=self.device)
+        embeds = self.lm.get_input_embeddings()(ids)
+        marked = ids.clone()
+        for modality in used:
+            where = ids == self.tokens[modality][1]
+            embeds = embeds.masked_scatter(where[:, None], embeddings[modality][0].to(embeds.dtype))
+            marked[where] = -1
+        temporal = self.lm.config.vision_config.temporal_patch_size
+        positions, _ = self.lm.model.get_rope_index(
+            ids[None], video_grid_thw=embeddings["video"][1].to(self.device) if "video" in used else None,
+            attention_mask=torch.ones_like(ids)[None],
+            audio_seqlens=embeddings["audio"][1].to(self.device) if "audio" in used else None,
+            second_per_grids=torch.tensor([temporal * seconds_per_frame]))
+        return Prompt(embeds, marked, positions[:, 0])
+
+    def prompt(self, messages: list[dict], media: ClipMedia) -> Prompt:
+        return self.build_inputs(messages, self.encode(media))
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        from safetensors.torch import save_model
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        save_model(self, str(directory / WEIGHTS_NAME))
+        self.tokenizer.save_pretrained(directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path, config: PolicyConfig, device="auto", dtype="auto") -> QwenOmniPolicy:
+        from safetensors.torch import load_model
+        from transformers import AutoTokenizer
+
+        policy = cls(config, AutoTokenizer.from_pretrained(directory))
+        try:
+            load_model(policy, str(directory / WEIGHTS_NAME))
+        except (RuntimeError, OSError) as err:
+            raise ConfigError(f"{directory / WEIGHTS_NAME}: weights do not fit {CONFIG_NAME} ({err})") from None
+        device, dtype = resolve_device(device, dtype)
+        return policy.to(device=device, dtype=dtype)
+
+
+def from_thinker(thinker: nn.Module, tokenizer, frozen=("video", "audio"), **config) -> QwenOmniPolicy:
+    """Wrap a loaded thinker (e.g. ``Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained``)
+    and its tokenizer; the encoders are frozen by default."""
+    if tokenizer.chat_template is None:
+        from r1omni.models.tokenizer import CHAT_TEMPLATE
+
+        tokenizer.chat_template = CHAT_TEMPLATE
+    towers = {"video": {"kind": "qwen2_5_omni_vision"}, "audio": {"kind": "qwen2_5_omni_audio"}}
+    policy_config = PolicyConfig(backend="qwen2_5_omni", lm={"model_type": thinker.config.model_type},
+                                 towers=towers, frozen=list(frozen), **{"frame_size": 112, **config})
+    return QwenOmniPolicy(policy_config, tokenizer, thinker)
