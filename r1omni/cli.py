@@ -77,6 +77,18 @@ def _cache_build(args: argparse.Namespace) -> None:
         print(f"  failed {clip_id}: {error}")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from r1omni.config import load_config
+
+    config = load_config(args.config, args.overrides, kind=args.command)
+    if args.command == "sft":
+        from r1omni.sft import run_sft as run
+    else:
+        from r1omni.rl.trainer import run_grpo as run
+    final = run(config, resume=args.resume)
+    print(f"model saved to {final}; metrics in {Path(config.train.output_dir) / 'metrics.jsonl'}")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from r1omni.evaluate import evaluate_predictions, scores_table
 
@@ -139,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--model", required=True, type=Path, help="a saved r1omni model directory")
     build.add_argument("--cache", type=Path, help="cache folder (default $R1OMNI_CACHE or ~/.cache/r1omni/features)")
     build.set_defaults(run=_cache_build)
+
+    for name, text in (("sft", "supervised fine-tuning: cold start (reasoning), label SFT or captions"),
+                       ("grpo", "GRPO with verifiable rewards (accuracy + format)")):
+        train = commands.add_parser(name, help=text, description=f"{text}. Values come from the defaults, the "
+                                    "grpo.preset, the YAML file, then SECTION.KEY=VALUE overrides. Runs under "
+                                    "accelerate launch / torchrun unchanged.")
+        train.add_argument("--config", type=Path, help="YAML config (see configs/)")
+        train.add_argument("--resume", type=Path, help="a checkpoint folder to continue from exactly")
+        train.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE", help="e.g. train.lr=2e-6")
+        train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
         "eval", help="score predictions: UAR, WAR, format rate, per-class recall",

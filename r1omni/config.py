@@ -1,0 +1,267 @@
+"""Training configuration: one dataclass tree, loaded from YAML, with dotted CLI overrides.
+
+``r1omni grpo --config configs/x.yaml train.lr=2e-6 grpo.num_generations=4``. Every value is
+checked before any model loads; the resolved config is saved beside the checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from r1omni.errors import R1OmniError
+from r1omni.prompts import PRESETS as PROMPT_PRESETS
+from r1omni.rl.grpo import IMPORTANCE_LEVELS, LOSS_TYPES, SCALE_REWARDS
+
+
+class ConfigError(R1OmniError):
+    """A training configuration that cannot run."""
+
+
+@dataclass
+class ModelConfig:
+    path: str | None = None  # a saved r1omni model to start from; None builds `preset` fresh
+    preset: str = "nano"
+    vocab_size: int = 4096  # nano tokenizer size when built fresh
+    gradient_checkpointing: bool = False
+    bf16: bool = False  # autocast the forward passes to bfloat16
+
+
+@dataclass
+class DataConfig:
+    train: str = ""  # manifest JSONL
+    val: str | None = None  # manifest for periodic evaluation
+    modalities: list[str] = field(default_factory=lambda: ["video", "audio"])
+    prompt: str = "r1omni"  # prompt preset
+    labels: str = "dfew"  # label vocabulary for the `options` prompt and evaluation
+    max_rows: int | None = None  # use only the first rows (quick runs)
+    val_rows: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs/train"
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"  # cosine | linear | constant
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs
+    batch_size: int = 16  # sequences per optimizer step (GRPO: prompts x num_generations)
+    micro_batch_size: int = 8  # sequences per forward/backward
+    seed: int = 0
+    log_every: int = 1
+    eval_every: int | None = None
+    save_every: int | None = None
+    max_bad_steps: int = 3  # consecutive non-finite steps that stop the run
+    report_to: list[str] = field(default_factory=list)  # "tensorboard", "wandb"
+
+
+@dataclass
+class GRPOSettings:
+    preset: str | None = None  # r1omni | dapo | dr_grpo: defaults applied under the file's values
+    num_generations: int = 8
+    beta: float = 0.04
+    epsilon_low: float = 0.2
+    epsilon_high: float | None = None
+    loss_type: str = "grpo"
+    scale_rewards: str = "group"
+    importance: str = "token"
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_completion_length: int = 512
+    num_iterations: int = 1  # updates per rollout (old log-probs kept when > 1)
+    dynamic_sampling: bool = False  # drop zero-variance groups, sample more until the batch is full
+    reward_weights: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 1.0})
+    accuracy_mode: str = "canonical"
+
+
+@dataclass
+class SFTSettings:
+    target: str = "reasoning"  # reasoning | label | caption
+    max_length: int = 1024
+
+
+@dataclass
+class RunConfig:
+    kind: str = "grpo"  # grpo | sft
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    grpo: GRPOSettings = field(default_factory=GRPOSettings)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self, check_files: bool = True) -> None:
+        problems = []
+        g, t = self.grpo, self.train
+        if self.kind not in ("grpo", "sft"):
+            problems.append(f"kind must be grpo or sft, got {self.kind!r}")
+        if self.kind == "grpo":
+            if g.num_generations < 2:
+                problems.append(f"grpo.num_generations must be at least 2, got {g.num_generations}")
+            elif t.batch_size % g.num_generations or t.micro_batch_size % g.num_generations:
+                problems.append(f"train.batch_size ({t.batch_size}) and train.micro_batch_size ({t.micro_batch_size}) "
+                                f"must be multiples of grpo.num_generations ({g.num_generations})")
+        if t.micro_batch_size < 1 or t.batch_size % t.micro_batch_size:
+            problems.append(f"train.batch_size ({t.batch_size}) must be a multiple of train.micro_batch_size "
+                            f"({t.micro_batch_size})")
+        choices = [("grpo.loss_type", g.loss_type, LOSS_TYPES), ("grpo.scale_rewards", g.scale_rewards, SCALE_REWARDS),
+                   ("grpo.importance", g.importance, IMPORTANCE_LEVELS),
+                   ("grpo.accuracy_mode", g.accuracy_mode, ("canonical", "exact")),
+                   ("sft.target", self.sft.target, ("reasoning", "label", "caption")),
+                   ("train.scheduler", t.scheduler, ("cosine", "linear", "constant")),
+                   ("data.prompt", self.data.prompt, tuple(PROMPT_PRESETS)),
+                   ("model.preset", self.model.preset, ("nano",))]
+        problems += [f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+                     for name, value, allowed in choices if value not in allowed]
+        unknown_rewards = sorted(set(g.reward_weights) - {"accuracy", "format"})
+        if unknown_rewards:
+            problems.append(f"grpo.reward_weights has unknown rewards {unknown_rewards}; known: accuracy, format")
+        if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
+            problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
+        if t.lr <= 0 or g.temperature < 0 or g.max_completion_length < 1 or g.num_iterations < 1:
+            problems.append("train.lr, grpo.max_completion_length and grpo.num_iterations must be positive, "
+                            "grpo.temperature non-negative")
+        if check_files:
+            if not self.data.train:
+                problems.append("data.train (a manifest) is required")
+            for name, value in (("data.train", self.data.train), ("data.val", self.data.val),
+                                ("model.path", self.model.path)):
+                if value and not Path(value).exists():
+                    problems.append(f"{name}: {value} does not exist")
+        if problems:
+            raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+GRPO_PRESETS: dict[str, dict] = {
+    # The paper: beta 0.04 with k3 KL, G 8, temperature 1, lr 1e-6, per-sequence mean loss.
+    "r1omni": {"grpo": dict(beta=0.04, num_generations=8, temperature=1.0, loss_type="grpo", scale_rewards="group",
+                            max_completion_length=512, epsilon_high=None), "train": dict(lr=1e-6)},
+    # DAPO: no KL, token-level normalisation, clip-higher, dynamic sampling.
+    "dapo": {"grpo": dict(beta=0.0, loss_type="dapo", epsilon_low=0.2, epsilon_high=0.28, dynamic_sampling=True)},
+    # Dr. GRPO: no std scaling, constant normaliser.
+    "dr_grpo": {"grpo": dict(beta=0.0, loss_type="dr_grpo", scale_rewards="none")},
+}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def _coerce(value, hint, where: str):
+    """Check `value` against a field's type, converting what YAML leaves as text ("1e-6")."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if value is None:
+        if type(None) in typing.get_args(hint):
+            return None
+        raise ConfigError(f"{where} may not be empty")
+    base = args[0] if len(args) == 1 and typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
+    origin = typing.get_origin(base) or base
+    try:
+        if origin is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if origin in (int, float):
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if origin is int:
+                if not number.is_integer():
+                    raise ValueError
+                return int(number)
+            return number
+        if origin is str:
+            return str(value)
+        if origin is list:
+            return list(value) if isinstance(value, (list, tuple)) else [value]
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError
+            return dict(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be {getattr(origin, '__name__', origin)}, got {value!r}") from None
+    return value
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown} in {where or 'config'}; known: {sorted(known)}")
+    values = {}
+    for name, value in data.items():
+        nested = known[name].default_factory if known[name].default_factory is not dataclasses.MISSING else None
+        if nested is not None and dataclasses.is_dataclass(nested):
+            values[name] = _build(nested, value, f"{where}.{name}".lstrip("."))
+        else:
+            values[name] = _coerce(value, hints[name], f"{where}.{name}".lstrip("."))
+    return cls(**values)
+
+
+def parse_override(item: str) -> tuple[list[str], object]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"overrides look like section.key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"cannot read the value in {item!r}: {err}") from None
+    return key.split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), kind: str | None = None,
+                check_files: bool = True) -> RunConfig:
+    """Defaults, then the preset the file or overrides name, then the file, then the overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {key} is not a section")
+        node[keys[-1]] = value
+    if kind is not None:
+        data["kind"] = kind
+    preset = (data.get("grpo") or {}).get("preset")
+    if preset is not None:
+        if preset not in GRPO_PRESETS:
+            raise ConfigError(f"grpo.preset must be one of {', '.join(GRPO_PRESETS)}, got {preset!r}")
+        data = _merge(GRPO_PRESETS[preset], data)
+    config = _build(RunConfig, data, "")
+    config.validate(check_files)
+    return config
+
+
+def save_config(config: RunConfig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return path

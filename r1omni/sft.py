@@ -1,0 +1,68 @@
+"""Supervised fine-tuning on manifest rows, the loss on assistant tokens only.
+
+Targets: ``reasoning`` (``<think>{rationale}</think>\\n<answer>{label}</answer>``, the cold
+start), ``label`` (``<answer>{label}</answer>``, the paper's label-SFT baseline) and ``caption``
+(perception pre-training: describe what is seen and heard).
+"""
+
+from __future__ import annotations
+
+from r1omni.config import ConfigError
+from r1omni.models.tokenizer import IM_END
+from r1omni.training.base import Trainer
+
+TARGET_FIELDS = {"reasoning": "rationale", "label": "label", "caption": "caption"}
+
+
+def target_text(row, target: str) -> str:
+    if target == "reasoning":
+        return f"<think>{row.rationale}</think>\n<answer>{row.label}</answer>"
+    if target == "label":
+        return f"<answer>{row.label}</answer>"
+    return row.caption
+
+
+class SFTTrainer(Trainer):
+    stage = "sft"
+
+    def check_rows(self, rows) -> None:
+        field = TARGET_FIELDS[self.config.sft.target]
+        lacking = [r.id for r in rows if not getattr(r, field)]
+        if lacking:
+            raise ConfigError(f"sft.target={self.config.sft.target} needs '{field}' in every row; "
+                              f"{len(lacking)} rows lack it (first: {lacking[:3]})")
+
+    def max_new_tokens(self) -> int:
+        return min(self.config.sft.max_length, self.config.grpo.max_completion_length)
+
+    def target_ids(self, row) -> list[int]:
+        """The assistant turn's tokens, closed by the end-of-turn token the model must learn."""
+        ids = self.policy.tokenizer(target_text(row, self.config.sft.target), add_special_tokens=False)["input_ids"]
+        end = self.policy.tokenizer.convert_tokens_to_ids(IM_END)
+        return ids[: self.config.sft.max_length - 1] + [end]
+
+    def train_step(self, step: int) -> dict:
+        train = self.config.train
+        examples = self.stream.next_examples(train.batch_size)
+        mine = examples[self.rank :: self.world]
+        self.last_batch_ids = [e.row.id for e in mine]
+        targets = [self.target_ids(e.row) for e in mine]
+        # Token mean over the whole step (all processes), whatever the micro-batching.
+        step_tokens = sum(len(self.target_ids(e.row)) for e in examples)
+        size = max(1, train.micro_batch_size // self.world)
+
+        def micro_loss(start: int):
+            def compute():
+                batch = mine[start : start + size]
+                prompts = [self.policy.prompt(e.messages, e.media) for e in batch]
+                logprobs, mask = self.policy.completion_logprobs(prompts, targets[start : start + size])
+                return -(logprobs * mask).sum() * self.world / step_tokens
+            return compute
+
+        metrics = self.update(micro_loss(i) for i in range(0, len(mine), size))
+        metrics["tokens"] = step_tokens
+        return metrics
+
+
+def run_sft(config, resume=None):
+    return SFTTrainer(config, resume).run()

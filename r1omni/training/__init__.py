@@ -1,0 +1,1 @@
+"""What SFT and GRPO share: training examples, the step loop, checkpoints, logging."""

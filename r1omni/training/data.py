@@ -1,0 +1,97 @@
+"""Training examples from manifest rows: decoded media, the chat prompt, the label and texts.
+
+The order is a seeded permutation per epoch, so a run's position is two integers (epoch,
+index) and resuming needs nothing else. Rows whose media cannot be read are reported and
+skipped; the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from r1omni.data.manifest import ClipRow
+from r1omni.errors import R1OmniError
+from r1omni.labels import vocabulary
+from r1omni.models.inputs import load_clip
+from r1omni.models.policy import ClipMedia, PolicyConfig
+from r1omni.prompts import build_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    row: ClipRow
+    media: ClipMedia
+    messages: list[dict]
+
+
+def make_example(row: ClipRow, policy_config: PolicyConfig, modalities, prompt: str = "r1omni",
+                 labels: str = "dfew") -> Example:
+    """Decode a row's media and build its prompt for the modalities it actually has."""
+    media = load_clip(row.video, row.audio, policy_config, modalities)
+    present = [m for m in ("video", "audio") if media.get(m) is not None]
+    if not present:
+        raise R1OmniError(f"{row.id}: none of the modalities {list(modalities)} could be read")
+    options = vocabulary(labels) if prompt == "options" else None
+    return Example(row, media, build_messages(prompt, present, labels=options))
+
+
+@dataclass
+class Position:
+    epoch: int = 0
+    index: int = 0
+
+
+class RowStream:
+    """Endless batches of examples over `rows`, reshuffled each epoch from `seed`."""
+
+    def __init__(self, rows: list[ClipRow], policy_config: PolicyConfig, modalities, prompt: str, labels: str,
+                 seed: int, position: Position | None = None):
+        if not rows:
+            raise R1OmniError("no training rows")
+        self.rows, self.policy_config, self.modalities = rows, policy_config, modalities
+        self.prompt, self.labels, self.seed = prompt, labels, seed
+        self.position = position or Position()
+        self.failures: dict[str, str] = {}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
+
+    def next_rows(self, count: int) -> list[ClipRow]:
+        out = []
+        while len(out) < count:
+            order = self._order(self.position.epoch)
+            take = order[self.position.index : self.position.index + count - len(out)]
+            out += [self.rows[i] for i in take]
+            self.position.index += len(take)
+            if self.position.index >= len(self.rows):
+                self.position = Position(self.position.epoch + 1, 0)
+        return out
+
+    def next_examples(self, count: int) -> list[Example]:
+        """`count` examples; a row that fails to decode is logged, remembered and replaced."""
+        examples = []
+        while len(examples) < count:
+            for row in self.next_rows(count - len(examples)):
+                if row.id in self.failures:
+                    continue
+                try:
+                    examples.append(make_example(row, self.policy_config, self.modalities, self.prompt, self.labels))
+                except R1OmniError as err:
+                    self.failures[row.id] = str(err)
+                    log.warning("skipping %s: %s", row.id, err)
+            if len(self.failures) == len(self.rows):
+                raise R1OmniError("no row of the manifest could be decoded")
+        return examples
+
+    def epoch_fraction(self) -> float:
+        return self.position.epoch + self.position.index / len(self.rows)
+
+    def __iter__(self) -> Iterator[Example]:
+        while True:
+            yield from self.next_examples(1)
