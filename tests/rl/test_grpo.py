@@ -48,7 +48,8 @@ def trl_loss(loss_type, logp, old, ref, mask, advantages, beta, eps_low, eps_hig
         importance_sampling_level=importance, top_entropy_quantile=1.0, off_policy_mask_threshold=None,
         use_vllm=False, vllm_importance_sampling_correction=False, aux_loss_enabled=False,
         _entropy_bonus_enabled=False, current_gradient_accumulation_steps=1, max_completion_length=T,
-        accelerator=_Accelerator(), model=SimpleNamespace(training=True), _metrics=defaultdict(lambda: defaultdict(list)),
+        accelerator=_Accelerator(), model=SimpleNamespace(training=True),
+        _metrics=defaultdict(lambda: defaultdict(list)),
         args=SimpleNamespace(delta=None, use_bias_correction_kl=False, steps_per_generation=1),
     )
     trainer._get_per_token_logps_and_entropies = lambda *a, **k: (logp, torch.zeros_like(logp), None)
