@@ -119,16 +119,21 @@ class SharedPrefixLM:
     @torch.no_grad()
     def generate(self, prompts: list[Prompt], num_generations: int = 1, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 128, stop: list[int] | None = None,
-                 seed: int | None = None) -> list[list[Completion]]:
+                 seed: int | list[int] | None = None) -> list[list[Completion]]:
         """Sample `num_generations` completions per prompt from one prefill per prompt.
 
-        Temperature 0 decodes greedily. Returns one list of completions per prompt.
+        Temperature 0 decodes greedily. `seed` may be one seed per prompt: a prompt then samples
+        the same completions whatever batch it is generated in (several processes, or one).
+        Returns one list of completions per prompt.
         """
-        generator = torch.Generator(device=self.device)
-        if seed is not None:
-            generator.manual_seed(seed)
-        else:
-            generator.seed()
+        seeds = seed if isinstance(seed, (list, tuple)) else [seed]
+        generators = []
+        for value in seeds:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(value) if value is not None else generator.seed()
+            generators.append(generator)
+        if len(generators) not in (1, len(prompts)):
+            raise ValueError(f"{len(generators)} seeds for {len(prompts)} prompts")
         stops = torch.tensor(stop if stop is not None else self.stop_ids, device=self.device)
         logits, cache, mask, positions = self._prefill(prompts)
         cache.batch_repeat_interleave(num_generations)
@@ -140,7 +145,11 @@ class SharedPrefixLM:
         stopped = torch.zeros_like(done)
         tokens = []
         for step in range(max_new_tokens):
-            token = _sample(logits, temperature, top_p, generator)  # [B]
+            if len(generators) == 1:
+                token = _sample(logits, temperature, top_p, generators[0])  # [B]
+            else:  # each prompt's rows from its own generator
+                token = torch.cat([_sample(part, temperature, top_p, g)
+                                   for part, g in zip(logits.split(num_generations), generators)])
             token = torch.where(done, self.tokenizer.pad_token_id, token)
             hit = torch.isin(token, stops) & ~done
             stopped |= hit

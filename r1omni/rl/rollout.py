@@ -29,7 +29,8 @@ def reward_function(weights: dict[str, float], accuracy_mode: str):
 
 @torch.no_grad()
 def rollout(policy, examples: list[Example], num_generations: int, temperature: float, top_p: float,
-            max_new_tokens: int, seed: int, weights: dict[str, float], accuracy_mode: str = "canonical") -> Rollout:
+            max_new_tokens: int, seed: int | list[int], weights: dict[str, float],
+            accuracy_mode: str = "canonical") -> Rollout:
     prompts = [policy.prompt(e.messages, e.media) for e in examples]
     groups = policy.generate(prompts, num_generations, temperature=temperature, top_p=top_p,
                              max_new_tokens=max_new_tokens, seed=seed)

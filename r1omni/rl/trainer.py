@@ -57,7 +57,10 @@ class GRPOTrainer(Trainer):
 
         def sample(count: int, round_: int) -> Rollout:
             examples = self.stream.next_examples(count * self.world)[self.rank :: self.world]
-            seed = (train.seed * 1_000_003 + step * 101 + round_) * 64 + self.rank
+            # One seed per prompt, from its place in the global batch: the same completions
+            # whether one process or several generate them.
+            base = (train.seed * 1_000_003 + step * 101 + round_) * 4096
+            seed = [base + self.rank + self.world * i for i in range(len(examples))]
             self.policy.eval()
             out = rollout(self.policy, examples, g.num_generations, g.temperature, g.top_p, g.max_completion_length,
                           seed, g.reward_weights, g.accuracy_mode)

@@ -1,0 +1,60 @@
+import pytest
+
+from r1omni.cli import main
+from r1omni.config import ConfigError, load_config, save_config
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id": "a", "label": "happy", "dataset": "x", "audio": "a.wav"}\n')
+    return path
+
+
+def test_yaml_then_overrides_then_types(tmp_path, manifest):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data:\n  train: {manifest}\ntrain:\n  lr: 1e-5\n  batch_size: 16\ngrpo:\n  num_generations: 4\n")
+    config = load_config(path, ["train.lr=2e-6", "grpo.beta=0", "data.modalities=[audio]"])
+    assert config.train.lr == 2e-6 and isinstance(config.train.lr, float)
+    assert config.grpo.beta == 0.0 and config.grpo.num_generations == 4 and config.train.batch_size == 16
+    assert config.data.modalities == ["audio"]
+    save_config(config, tmp_path / "resolved.yaml")
+    again = load_config(tmp_path / "resolved.yaml")
+    assert again == config
+
+
+def test_presets_sit_under_the_file_and_overrides(manifest):
+    dapo = load_config(None, [f"data.train={manifest}", "grpo.preset=dapo"])
+    assert (dapo.grpo.beta, dapo.grpo.loss_type, dapo.grpo.epsilon_high, dapo.grpo.dynamic_sampling) == \
+        (0.0, "dapo", 0.28, True)
+    mine = load_config(None, [f"data.train={manifest}", "grpo.preset=dapo", "grpo.epsilon_high=0.3"])
+    assert mine.grpo.epsilon_high == 0.3
+    paper = load_config(None, [f"data.train={manifest}", "grpo.preset=r1omni"])
+    assert (paper.grpo.beta, paper.grpo.num_generations, paper.train.lr, paper.grpo.loss_type) == \
+        (0.04, 8, 1e-6, "grpo")
+    assert load_config(None, [f"data.train={manifest}", "grpo.preset=dr_grpo"]).grpo.scale_rewards == "none"
+
+
+@pytest.mark.parametrize("items, message", [
+    (["grpo.num_generations=1"], "num_generations must be at least 2"),
+    (["train.batch_size=10"], "multiples of grpo.num_generations"),
+    (["grpo.loss_type=ppo"], "grpo.loss_type must be one of grpo, bnpo, dr_grpo, dapo"),
+    (["data.train=/no/such.jsonl"], "data.train: /no/such.jsonl does not exist"),
+    (["train.speed=3"], r"unknown keys \['speed'\] in train"),
+    (["train.lr=fast"], "train.lr must be float, got 'fast'"),
+    (["grpo.preset=ppo"], "grpo.preset must be one of"),
+    (["grpo.reward_weights={length: 1}"], "unknown rewards"),
+    (["sft.target=essay"], "sft.target"),
+    (["trainlr"], "section.key=value"),
+])
+def test_invalid_configs_are_named(manifest, items, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [f"data.train={manifest}", *items])
+
+
+def test_cli_rejects_a_bad_config_before_loading_a_model(tmp_path, capsys):
+    assert main(["grpo", "data.train=/no/such.jsonl", "grpo.num_generations=1"]) == 2
+    err = capsys.readouterr().err
+    assert "num_generations must be at least 2" in err and "does not exist" in err
+    assert main(["sft", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err

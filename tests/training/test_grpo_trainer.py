@@ -1,0 +1,68 @@
+import json
+
+import pytest
+import torch
+from conftest import overrides
+
+from r1omni.config import load_config
+from r1omni.models import OmniPolicy
+from r1omni.rl import trainer as trainer_module
+from r1omni.rl.trainer import GRPOTrainer
+from r1omni.training.base import TrainingError
+
+
+def read_metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_grpo_steps_log_the_named_stages(world_dir, tiny_model, tmp_path):
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "g", **{"grpo.beta": 0.04}))
+    trainer = GRPOTrainer(config)
+    assert trainer.reference is not None
+    final = trainer.run()
+    metrics = read_metrics(tmp_path / "g")
+    assert [m["step"] for m in metrics] == [1, 2]
+    for key in ("reward", "accuracy", "format", "kl", "completion_length", "frac_reward_zero_std", "loss",
+                "grad_norm", "clip_ratio", "seconds", "lr"):
+        assert key in metrics[0], key
+    assert all(0 <= m["completion_length"] <= 9 for m in metrics)  # 8 new tokens (+ end of turn)
+    assert OmniPolicy.from_pretrained(final) is not None
+
+
+def weights(folder):
+    return {k: v.clone() for k, v in OmniPolicy.from_pretrained(folder).state_dict().items()}
+
+
+@pytest.mark.parametrize("extra", [{}, {"grpo.preset": "dapo", "grpo.num_iterations": 2}])
+def test_resume_continues_exactly(world_dir, tiny_model, tmp_path, extra):
+    straight = load_config(None, overrides(world_dir, tiny_model, tmp_path / "a", **{"train.max_steps": 4, **extra}))
+    GRPOTrainer(straight).run()
+    halves = load_config(None, overrides(world_dir, tiny_model, tmp_path / "b",
+                                         **{"train.max_steps": 4, "train.save_every": 2, **extra}))
+    first = GRPOTrainer(halves)
+    first.total_steps = 2  # stop after two steps, as an interrupted run would
+    first.run()
+    assert (tmp_path / "b" / "checkpoint-2" / "trainer_state.json").is_file()
+    resumed = GRPOTrainer(halves, resume=tmp_path / "b" / "checkpoint-2")
+    assert resumed.step == 2
+    resumed.run()
+    a, b = weights(tmp_path / "a" / "final"), weights(tmp_path / "b" / "final")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-7), name
+    timeless = [[{k: v for k, v in m.items() if k != "seconds"} for m in read_metrics(tmp_path / run)]
+                for run in ("a", "b")]
+    assert timeless[0] == timeless[1]  # the same rewards, losses and norms, step by step
+
+
+def test_non_finite_losses_are_skipped_then_stop_the_run(world_dir, tiny_model, tmp_path, monkeypatch):
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "nan",
+                                         **{"train.max_steps": 3, "train.max_bad_steps": 2}))
+    trainer = GRPOTrainer(config)
+    before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+    monkeypatch.setattr(trainer_module, "aggregate", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(TrainingError, match=r"step 1: 2 non-finite steps in a row .* last batch: \['rl_"):
+        trainer.run()
+    assert [m["skipped"] for m in read_metrics(tmp_path / "nan")] == [1]
+    after = trainer.policy.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # skipped updates change nothing
