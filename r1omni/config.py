@@ -123,9 +123,10 @@ class RunConfig:
                    ("model.preset", self.model.preset, ("nano",))]
         problems += [f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                      for name, value, allowed in choices if value not in allowed]
-        unknown_rewards = sorted(set(g.reward_weights) - {"accuracy", "format"})
+        unknown_rewards = sorted(r for r in g.reward_weights if r not in ("accuracy", "format") and ":" not in r)
         if unknown_rewards:
-            problems.append(f"grpo.reward_weights has unknown rewards {unknown_rewards}; known: accuracy, format")
+            problems.append(f"grpo.reward_weights has unknown rewards {unknown_rewards}; use accuracy, format "
+                            "or module:function")
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
         if t.lr <= 0 or g.temperature < 0 or g.max_completion_length < 1 or g.num_iterations < 1:

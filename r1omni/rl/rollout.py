@@ -22,9 +22,24 @@ class Rollout:
 
 
 def reward_function(weights: dict[str, float], accuracy_mode: str):
-    functions = {"accuracy": lambda c, solution, **k: accuracy_reward(c, solution, mode=accuracy_mode),
-                 "format": lambda c, **k: format_reward(c)}
-    return weighted_sum([functions[name] for name in weights], list(weights.values()))
+    """The weighted sum of the named rewards: ``accuracy``, ``format``, or ``module:function``
+    for any function with TRL's reward signature."""
+    builtin = {"accuracy": lambda c, solution, **k: accuracy_reward(c, solution, mode=accuracy_mode),
+               "format": lambda c, **k: format_reward(c)}
+    return weighted_sum([builtin.get(name) or import_reward(name) for name in weights], list(weights.values()))
+
+
+def import_reward(name: str):
+    """``package.module:function`` -> the function."""
+    import importlib
+
+    module, _, attribute = name.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError) as err:
+        from r1omni.config import ConfigError
+
+        raise ConfigError(f"reward {name!r}: cannot import ({err}); use accuracy, format or module:function") from None
 
 
 @torch.no_grad()
