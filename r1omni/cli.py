@@ -77,6 +77,30 @@ def _cache_build(args: argparse.Namespace) -> None:
         print(f"  failed {clip_id}: {error}")
 
 
+def _model_init(args: argparse.Namespace) -> None:
+    from r1omni.models import nano, r1omni_05b
+    from r1omni.models.presets import R1OMNI_05B
+
+    if args.preset == "nano":
+        policy = nano(vocab_size=args.vocab_size)
+    elif args.preset == "r1omni-0.5b":
+        policy = r1omni_05b(args.lm or R1OMNI_05B["lm"], args.vision or R1OMNI_05B["vision"],
+                            args.audio or R1OMNI_05B["audio"])
+    else:
+        from transformers import AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
+
+        from r1omni.models import from_thinker
+
+        if not args.thinker:
+            raise R1OmniError("--preset qwen2.5-omni needs --thinker (a Qwen2.5-Omni checkpoint path or name)")
+        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(args.thinker)
+        policy = from_thinker(thinker, AutoTokenizer.from_pretrained(args.thinker))
+    policy.save_pretrained(args.out)
+    trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in policy.parameters())
+    print(f"{args.preset}: {total / 1e6:.1f} M parameters ({trainable / 1e6:.1f} M trainable) saved to {args.out}")
+
+
 def _train(args: argparse.Namespace) -> None:
     from r1omni.config import load_config
 
@@ -151,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--model", required=True, type=Path, help="a saved r1omni model directory")
     build.add_argument("--cache", type=Path, help="cache folder (default $R1OMNI_CACHE or ~/.cache/r1omni/features)")
     build.set_defaults(run=_cache_build)
+
+    model = commands.add_parser("model", help="build and save a model to train")
+    model_commands = model.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
+    init = model_commands.add_parser("init", help="build a preset and save it (nano needs nothing downloaded)")
+    init.add_argument("--preset", required=True, choices=["nano", "r1omni-0.5b", "qwen2.5-omni"])
+    init.add_argument("--out", required=True, type=Path, help="folder to save the model in")
+    init.add_argument("--vocab-size", type=int, default=4096, help="nano: tokenizer size (default 4096)")
+    init.add_argument("--lm", help="r1omni-0.5b: causal LM path or name (default Qwen/Qwen2.5-0.5B-Instruct)")
+    init.add_argument("--vision", help="r1omni-0.5b: vision model (default google/siglip-base-patch16-224)")
+    init.add_argument("--audio", help="r1omni-0.5b: Whisper model (default openai/whisper-large-v3)")
+    init.add_argument("--thinker", help="qwen2.5-omni: checkpoint path or name, e.g. Qwen/Qwen2.5-Omni-7B")
+    init.set_defaults(run=_model_init)
 
     for name, text in (("sft", "supervised fine-tuning: cold start (reasoning), label SFT or captions"),
                        ("grpo", "GRPO with verifiable rewards (accuracy + format)")):

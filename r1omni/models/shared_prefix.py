@@ -92,6 +92,8 @@ class SharedPrefixLM:
             raise ValueError(f"{len(completions)} completions do not split evenly over {len(prompts)} prompts")
         group = len(completions) // len(prompts)
         ids, comp_mask = self._pad_completions(completions)
+        if self.lm.training and getattr(self.lm, "is_gradient_checkpointing", False):
+            shared_prefix = False  # checkpointed layers keep no KV cache in training: repeat the prefix
         if shared_prefix:
             last, cache, mask, positions = self._prefill(prompts)  # last: [P, V]
             cache.batch_repeat_interleave(group)

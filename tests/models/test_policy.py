@@ -246,3 +246,17 @@ def test_cache_build_cli_fills_the_cache_and_reports_bad_clips(make_composed, tm
     assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 4
     assert main(args) == 0
     assert "0 features computed, 4 already cached" in capsys.readouterr().out
+
+
+def test_gradient_checkpointing_falls_back_to_the_repeated_prefix_with_equal_results(nano_policy):
+    import copy
+
+    policy = copy.deepcopy(nano_policy).train()
+    prompt = policy.prompt(build_messages(), clip_for(policy))
+    plain, _ = policy.completion_logprobs([prompt], [[5, 6, 7], [8, 9]])
+    policy.lm.gradient_checkpointing_enable()
+    prompt = policy.prompt(build_messages(), clip_for(policy))
+    checkpointed, _ = policy.completion_logprobs([prompt], [[5, 6, 7], [8, 9]])
+    checkpointed.sum().backward()
+    assert relative(checkpointed.detach(), plain.detach()) < 1e-4
+    assert next(policy.projectors.parameters()).grad is not None
