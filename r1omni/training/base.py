@@ -19,6 +19,7 @@ from r1omni.config import ConfigError, RunConfig, save_config
 from r1omni.data import read_manifest
 from r1omni.errors import R1OmniError
 from r1omni.models import OmniPolicy, nano
+from r1omni.models.shared_prefix import enable_checkpointing
 from r1omni.training.checkpoint import load_checkpoint, save_checkpoint
 from r1omni.training.data import Position, RowStream
 
@@ -90,7 +91,7 @@ class Trainer:
         else:
             policy = nano(vocab_size=self.config.model.vocab_size).to(device)
         if self.config.model.gradient_checkpointing:
-            policy.lm.gradient_checkpointing_enable()
+            enable_checkpointing(policy.lm)
         return policy.train()
 
     def check_rows(self, rows) -> None:

@@ -251,10 +251,12 @@ def test_cache_build_cli_fills_the_cache_and_reports_bad_clips(make_composed, tm
 def test_gradient_checkpointing_falls_back_to_the_repeated_prefix_with_equal_results(nano_policy):
     import copy
 
+    from r1omni.models.shared_prefix import enable_checkpointing
+
     policy = copy.deepcopy(nano_policy).train()
     prompt = policy.prompt(build_messages(), clip_for(policy))
     plain, _ = policy.completion_logprobs([prompt], [[5, 6, 7], [8, 9]])
-    policy.lm.gradient_checkpointing_enable()
+    enable_checkpointing(policy.lm)
     prompt = policy.prompt(build_messages(), clip_for(policy))
     checkpointed, _ = policy.completion_logprobs([prompt], [[5, 6, 7], [8, 9]])
     checkpointed.sum().backward()
