@@ -30,6 +30,7 @@ class ModelConfig:
     vocab_size: int = 4096  # nano tokenizer size when built fresh
     gradient_checkpointing: bool = False
     bf16: bool = False  # autocast the forward passes to bfloat16
+    lora: dict | None = None  # e.g. {r: 16, alpha: 32}: train LoRA adapters on the LM (peft)
 
 
 @dataclass

@@ -39,6 +39,7 @@ class PolicyConfig:
     frame_size: int = 112
     max_audio_seconds: float = 30.0
     attn_implementation: str = "sdpa"
+    lora: dict | None = None  # peft LoraConfig arguments: the LM trains low-rank adapters only
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -94,6 +95,8 @@ class OmniPolicy(SharedPrefixLM, nn.Module):
         # The config records the parts as built (defaults filled in), so a saved policy rebuilds them.
         config.lm = {**self.lm.config.to_diff_dict(), "model_type": self.lm.config.model_type}
         config.towers = {m: t.config for m, t in self.towers.items()}
+        if config.lora:
+            self._wrap_lora(config.lora)
         width = self.lm.get_input_embeddings().embedding_dim
         self.projectors = nn.ModuleDict({
             m: nn.Sequential(nn.Linear(t.out_dim, config.projector_hidden), nn.GELU(),
@@ -114,6 +117,23 @@ class OmniPolicy(SharedPrefixLM, nn.Module):
             module = self.lm if part == "lm" else self.towers[part] if part in self.towers else None
             if module is not None:
                 module.requires_grad_(False)
+
+    def _wrap_lora(self, settings: dict) -> None:
+        from peft import LoraConfig, get_peft_model
+
+        try:
+            lora = LoraConfig(**{"target_modules": "all-linear", **settings})
+        except TypeError as err:
+            raise ConfigError(f"lora settings: {err}") from None
+        self.lm = get_peft_model(self.lm, lora)
+
+    def add_lora(self, r: int = 16, alpha: int = 32, dropout: float = 0.0, **settings) -> None:
+        """Train low-rank adapters instead of the LM's weights (peft); saved and reloaded with
+        the policy."""
+        if self.config.lora:
+            raise ConfigError("this policy already has LoRA adapters")
+        self.config.lora = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, **settings}
+        self._wrap_lora(self.config.lora)
 
     # ------------------------------------------------------------------ encoding
 

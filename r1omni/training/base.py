@@ -90,6 +90,8 @@ class Trainer:
             policy = OmniPolicy.from_pretrained(source, device=device, dtype="float32")
         else:
             policy = nano(vocab_size=self.config.model.vocab_size).to(device)
+        if self.config.model.lora and not policy.config.lora:
+            policy.add_lora(**self.config.model.lora)
         if self.config.model.gradient_checkpointing:
             enable_checkpointing(policy.lm)
         return policy.train()

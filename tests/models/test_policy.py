@@ -262,3 +262,25 @@ def test_gradient_checkpointing_falls_back_to_the_repeated_prefix_with_equal_res
     checkpointed.sum().backward()
     assert relative(checkpointed.detach(), plain.detach()) < 1e-4
     assert next(policy.projectors.parameters()).grad is not None
+
+
+def test_lora_adapters_train_alone_and_survive_save_and_load(nano_policy, tmp_path):
+    import copy
+
+    policy = copy.deepcopy(nano_policy)
+    policy.add_lora(r=4, alpha=8)
+    lm_trainable = [n for n, p in policy.lm.named_parameters() if p.requires_grad]
+    assert lm_trainable and all("lora_" in n for n in lm_trainable)
+    with torch.no_grad():  # adapters start at zero; give them a value to round-trip
+        for name, parameter in policy.lm.named_parameters():
+            if "lora_B" in name:
+                parameter.add_(0.01)
+    prompt = policy.prompt(build_messages(), clip_for(policy))
+    before, _ = policy.completion_logprobs([prompt], [[5, 6, 7]])
+    policy.save_pretrained(tmp_path / "lora")
+    loaded = OmniPolicy.from_pretrained(tmp_path / "lora").eval()
+    assert loaded.config.lora["r"] == 4
+    after, _ = loaded.completion_logprobs([loaded.prompt(build_messages(), clip_for(loaded))], [[5, 6, 7]])
+    assert torch.allclose(before, after, atol=1e-6)
+    with pytest.raises(ConfigError, match="already has LoRA"):
+        loaded.add_lora()

@@ -66,3 +66,14 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(world_dir, tiny_model, 
     assert [m["skipped"] for m in read_metrics(tmp_path / "nan")] == [1]
     after = trainer.policy.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # skipped updates change nothing
+
+
+def test_lora_training_moves_only_adapters_and_the_rest_that_is_trainable(world_dir, tiny_model, tmp_path):
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "lora", **{
+        "model.lora": "{r: 4, alpha: 8}", "train.max_steps": 1,
+        "grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0}"}))
+    trainer = GRPOTrainer(config)
+    before = {k: v.clone() for k, v in trainer.policy.lm.named_parameters()}
+    trainer.run()
+    changed = {k for k, v in trainer.policy.lm.named_parameters() if not torch.equal(v, before[k])}
+    assert changed and all("lora_" in k for k in changed)
