@@ -113,6 +113,52 @@ def _train(args: argparse.Namespace) -> None:
     print(f"model saved to {final}; metrics in {Path(config.train.output_dir) / 'metrics.jsonl'}")
 
 
+def _predict(args: argparse.Namespace) -> None:
+    import csv
+    import json
+
+    from rich.progress import Progress
+
+    from r1omni.predict import load_model, media_paths
+
+    paths = media_paths(args.paths)
+    if not paths:
+        raise R1OmniError("no media files found in the given paths")
+    model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
+    results = []
+    with Progress(transient=True) as bar:
+        task = bar.add_task("predicting", total=len(paths))
+        for start in range(0, len(paths), args.batch_size):
+            results += model.predict_paths(paths[start : start + args.batch_size], args.modal, args.batch_size)
+            bar.update(task, completed=len(results))
+    for r in results:
+        if r.error:
+            print(f"{r.path}: ERROR {r.error}")
+        else:
+            if r.answer:
+                shown = r.answer
+            elif r.raw_answer is not None:
+                shown = f"{r.raw_answer!r} (out of vocabulary)"
+            else:
+                shown = "(no answer)"
+            print(f"{r.path}: {shown}\n  reasoning: {r.reasoning or '(none)'}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.out.suffix.lower() == ".csv":
+            with args.out.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(results[0].to_json()))
+                writer.writeheader()
+                writer.writerows(r.to_json() for r in results)
+        else:
+            args.out.write_text("".join(json.dumps(r.to_json()) + "\n" for r in results))
+        print(f"wrote {len(results)} predictions to {args.out}")
+    failed = sum(r.error is not None for r in results)
+    if failed == len(results):
+        raise R1OmniError(f"none of the {len(results)} files could be read")
+    if failed:
+        print(f"{failed} of {len(results)} files could not be read")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from r1omni.evaluate import evaluate_predictions, scores_table
 
@@ -197,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--resume", type=Path, help="a checkpoint folder to continue from exactly")
         train.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE", help="e.g. train.lr=2e-6")
         train.set_defaults(run=_train)
+
+    predict = commands.add_parser("predict", help="emotion and reasoning for video/audio files or folders")
+    predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")
+    predict.add_argument("--model", required=True, type=Path, help="a saved r1omni model folder")
+    predict.add_argument("--modal", default="video_audio", choices=["video_audio", "video", "audio"],
+                         help="which modalities the model sees (default both)")
+    predict.add_argument("--out", type=Path, help="write predictions to FILE.jsonl or FILE.csv")
+    predict.add_argument("--prompt", default="r1omni", help="prompt preset (r1omni or options)")
+    predict.add_argument("--labels", help="label vocabulary for answers, e.g. dfew (default: any known emotion)")
+    predict.add_argument("--batch-size", type=int, default=8)
+    predict.add_argument("--max-new-tokens", type=int, default=256)
+    predict.set_defaults(run=_predict)
 
     evaluate = commands.add_parser(
         "eval", help="score predictions: UAR, WAR, format rate, per-class recall",

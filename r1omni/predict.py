@@ -1,0 +1,119 @@
+"""Run a trained model on clips: reasoning, answer and raw completion per clip.
+
+``load_model(DIR).predict("clip.mp4")`` in Python, ``r1omni predict PATH... --model DIR`` on the
+command line. Files that cannot be read are reported with their error; the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from r1omni.data.scan import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
+from r1omni.errors import R1OmniError
+from r1omni.labels import ALL_LABELS, vocabulary
+from r1omni.media import IMAGE_EXTENSIONS
+from r1omni.models import OmniPolicy, load_clip
+from r1omni.prompts import build_messages, extract_answer, extract_think
+
+MODES = {"video_audio": ("video", "audio"), "video": ("video",), "audio": ("audio",)}
+
+
+@dataclass
+class Prediction:
+    path: str
+    answer: str | None  # canonical label, or None when the answer is missing or out of vocabulary
+    raw_answer: str | None  # the text inside <answer>, as written
+    reasoning: str | None  # the text inside <think>
+    completion: str
+    out_of_vocabulary: bool
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def media_paths(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and the media files inside given folders (sorted)."""
+    found = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*")
+                            if p.suffix.lower() in MEDIA_EXTENSIONS | IMAGE_EXTENSIONS and p.is_file())
+        else:
+            found.append(path)
+    return found
+
+
+class Model:
+    """A trained policy ready to predict; see `load_model`."""
+
+    def __init__(self, policy: OmniPolicy, prompt: str = "r1omni", labels: str | None = None,
+                 max_new_tokens: int = 256):
+        self.policy = policy.eval()
+        self.prompt = prompt
+        self.vocab = vocabulary(labels) if labels else ALL_LABELS
+        self.labels = labels
+        self.max_new_tokens = max_new_tokens
+
+    def _messages(self, modalities) -> list[dict]:
+        return build_messages(self.prompt, modalities, labels=self.vocab if self.prompt == "options" else None)
+
+    def _result(self, path: str, text: str) -> Prediction:
+        raw = extract_answer(text)
+        answer = extract_answer(text, lenient=True, vocab=self.vocab)
+        return Prediction(str(path), answer, raw, extract_think(text), text, raw is not None and answer is None)
+
+    @torch.no_grad()
+    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modal: str = "video_audio",
+                      batch_size: int = 8, seed: int = 0, temperature: float = 0.0) -> Iterator[Prediction]:
+        """Predictions for (name, video path, audio path) triples, in order; a clip that cannot
+        be decoded yields a Prediction with `error` set."""
+        if modal not in MODES:
+            raise R1OmniError(f"modal must be one of {', '.join(MODES)}, got {modal!r}")
+        for start in range(0, len(items), batch_size):
+            prompts, names, failed = [], [], {}
+            for name, video, audio in items[start : start + batch_size]:
+                try:
+                    media = load_clip(video, audio, self.policy.config, MODES[modal])
+                    present = [m for m in MODES[modal] if media.get(m) is not None]
+                    if not present:
+                        raise R1OmniError(f"{name}: has no {' or '.join(MODES[modal])} stream the model can use")
+                    prompts.append(self.policy.prompt(self._messages(present), media))
+                    names.append(name)
+                except R1OmniError as err:
+                    failed[name] = str(err)
+            groups = self.policy.generate(prompts, 1, temperature=temperature, max_new_tokens=self.max_new_tokens,
+                                          seed=seed) if prompts else []
+            texts = {n: g[0].text for n, g in zip(names, groups)}
+            for name, _, _ in items[start : start + batch_size]:
+                if name in failed:
+                    yield Prediction(name, None, None, None, "", False, failed[name])
+                else:
+                    yield self._result(name, texts[name])
+
+    def predict(self, path: str | Path, modal: str = "video_audio") -> Prediction:
+        """One file: a video (frames and soundtrack), an audio file, or a still image."""
+        (result,) = self.predict_paths([path], modal)
+        if result.error:
+            raise R1OmniError(result.error)
+        return result
+
+    def predict_paths(self, paths: Iterable[str | Path], modal: str = "video_audio", batch_size: int = 8
+                      ) -> list[Prediction]:
+        items = []
+        for path in media_paths(paths):
+            suffix = path.suffix.lower()
+            video = str(path) if suffix in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS or suffix not in AUDIO_EXTENSIONS \
+                else None
+            items.append((str(path), video, str(path) if suffix not in IMAGE_EXTENSIONS else None))
+        return list(self.predict_clips(items, modal, batch_size))
+
+
+def load_model(directory: str | Path, prompt: str = "r1omni", labels: str | None = None, **settings) -> Model:
+    """A saved r1omni model ready to predict: ``load_model(DIR).predict("clip.mp4")``."""
+    return Model(OmniPolicy.from_pretrained(directory), prompt, labels, **settings)
