@@ -162,11 +162,34 @@ def _predict(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from r1omni.evaluate import evaluate_predictions, scores_table
 
-    scores = evaluate_predictions(args.predictions, args.out)
     console = Console()
-    console.print(scores_table(scores, title=f"evaluation of {args.predictions}"))
+    if args.predictions:
+        if args.manifest or args.model:
+            raise R1OmniError("give either --predictions, or --manifest with --model")
+        scores = evaluate_predictions(args.predictions, args.out)
+        console.print(scores_table(scores, title=f"evaluation of {args.predictions}"))
+        if args.out:
+            console.print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'confusion_matrix.png'}")
+        return
+    if not (args.manifest and args.model):
+        raise R1OmniError("eval needs --predictions FILE, or --manifest M with --model DIR")
+    from rich.progress import Progress
+
+    from r1omni.data import read_manifest
+    from r1omni.eval_model import evaluate_model
+    from r1omni.predict import load_model
+
+    rows = read_manifest(args.manifest)
+    model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
+    modes = ("video_audio", "video", "audio") if args.ablate else (args.modal,)
+    with Progress(transient=True) as bar:
+        tasks = {m: bar.add_task(f"eval {m}", total=len(rows)) for m in modes}
+        results = evaluate_model(model, rows, args.out, modes, args.batch_size,
+                                 progress=lambda mode, done, total: bar.update(tasks[mode], completed=done))
+    for mode, scores in results.items():
+        console.print(scores_table(scores, title=f"{args.manifest} ({mode})"))
     if args.out:
-        console.print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'confusion_matrix.png'}")
+        console.print(f"wrote metrics.json, predictions, report.md and plots to {args.out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,11 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "eval", help="score predictions: UAR, WAR, format rate, per-class recall",
-        description="Reads JSONL rows with 'label' and either 'prediction' or 'completion' "
-                    "(the answer is then extracted from <answer> tags).",
+        description="Either scores JSONL rows with 'label' and 'prediction' or 'completion' (--predictions), "
+                    "or predicts every row of a manifest with a model first (--manifest, --model).",
     )
-    evaluate.add_argument("--predictions", required=True, type=Path, help="predictions JSONL")
-    evaluate.add_argument("--out", type=Path, help="folder for metrics.json and confusion_matrix.png")
+    evaluate.add_argument("--predictions", type=Path, help="score an existing predictions JSONL")
+    evaluate.add_argument("--manifest", type=Path, help="predict every row of this manifest with --model")
+    evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder")
+    evaluate.add_argument("--modal", default="video_audio", choices=["video_audio", "video", "audio"])
+    evaluate.add_argument("--ablate", action="store_true", help="video+audio, video only and audio only side by side")
+    evaluate.add_argument("--prompt", default="r1omni", help="prompt preset (r1omni or options)")
+    evaluate.add_argument("--labels", help="answer vocabulary, e.g. dfew (default: the manifest's dataset)")
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--max-new-tokens", type=int, default=256)
+    evaluate.add_argument("--out", type=Path, help="folder for metrics.json, predictions, report.md and plots")
     evaluate.set_defaults(run=_eval)
     return parser
 

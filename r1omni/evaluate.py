@@ -255,3 +255,48 @@ def scores_table(scores: Scores, title: str = "evaluation"):
     for label, recall in scores.per_class.items():
         table.add_row(f"recall {label}", f"{recall:.2%}")
     return table
+
+
+def plot_per_class_recall(results: dict[str, Scores], path: str | Path) -> Path:
+    """Grouped bars: recall per class for each named result (e.g. each modality setting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = next(iter(results.values())).classes
+    width = 0.8 / len(results)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(classes), 3.6))
+    for k, (name, scores) in enumerate(results.items()):
+        values = [scores.per_class.get(c, 0.0) for c in classes]
+        ax.bar(np.arange(len(classes)) + (k - (len(results) - 1) / 2) * width, values, width,
+               label=f"{name} (UAR {scores.uar:.1%})")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def markdown_report(results: dict[str, Scores], title: str) -> str:
+    """A Markdown table of the headline metrics per named result, then recall per class."""
+    lines = [f"# {title}", "", "| setting | n | UAR | WAR | format | unparsable | cue precision | cue recall |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, s in results.items():
+        faith = s.faithfulness or {}
+
+        def pct(value):
+            return "—" if value is None else f"{value:.1%}"
+
+        lines.append(f"| {name} | {s.n} | {pct(s.uar)} | {pct(s.war)} | {pct(s.format_rate)} | "
+                     f"{pct(s.unparsable_rate)} | {pct(faith.get('precision'))} | {pct(faith.get('recall'))} |")
+    classes = next(iter(results.values())).classes
+    lines += ["", "Recall per class:", "", "| setting | " + " | ".join(classes) + " |",
+              "|---|" + "---|" * len(classes)]
+    for name, s in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{s.per_class.get(c, 0.0):.1%}" for c in classes) + " |")
+    return "\n".join(lines) + "\n"
