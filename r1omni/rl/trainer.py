@@ -29,6 +29,9 @@ class GRPOTrainer(Trainer):
     def sequences_per_example(self) -> int:
         return self.config.grpo.num_generations
 
+    def updates_per_step(self) -> int:
+        return self.config.grpo.num_iterations
+
     def _reference(self):
         """A frozen copy of the policy for the KL term; frozen towers are shared, not copied."""
         shared = {m: t for m, t in getattr(self.policy, "towers", {}).items() if m in self.policy.config.frozen}

@@ -67,10 +67,10 @@ class Trainer:
         self.total_steps = self._total_steps()
         from transformers import get_scheduler
 
+        updates = self.total_steps * self.updates_per_step()
         self.scheduler = get_scheduler(
             {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[config.train.scheduler],
-            self.optimizer, num_warmup_steps=int(config.train.warmup_ratio * self.total_steps),
-            num_training_steps=self.total_steps)
+            self.optimizer, num_warmup_steps=int(config.train.warmup_ratio * updates), num_training_steps=updates)
         self.step, position = 0, Position()
         if resume is not None:
             state = load_checkpoint(Path(resume), self.optimizer, self.scheduler)
@@ -100,6 +100,10 @@ class Trainer:
         """Subclasses reject manifests that lack what their targets need."""
 
     def sequences_per_example(self) -> int:
+        return 1
+
+    def updates_per_step(self) -> int:
+        """Optimizer steps taken per training step (GRPO's num_iterations)."""
         return 1
 
     def _total_steps(self) -> int:
