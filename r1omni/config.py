@@ -48,6 +48,9 @@ class DataConfig:
 class TrainConfig:
     output_dir: str = "runs/train"
     lr: float = 1e-6
+    # Learning-rate factor for towers and projectors. Trained from scratch at the LM's rate they
+    # collapse to clip-independent outputs before the LM learns to read them (measured on nano).
+    encoder_lr_scale: float = 1.0
     weight_decay: float = 0.0
     scheduler: str = "cosine"  # cosine | linear | constant
     warmup_ratio: float = 0.0
@@ -130,9 +133,9 @@ class RunConfig:
                             "or module:function")
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
-        if t.lr <= 0 or g.temperature < 0 or g.max_completion_length < 1 or g.num_iterations < 1:
+        if min(t.lr, g.max_completion_length, g.num_iterations) <= 0 or min(t.encoder_lr_scale, g.temperature) < 0:
             problems.append("train.lr, grpo.max_completion_length and grpo.num_iterations must be positive, "
-                            "grpo.temperature non-negative")
+                            "grpo.temperature and train.encoder_lr_scale non-negative")
         if check_files:
             if not self.data.train:
                 problems.append("data.train (a manifest) is required")

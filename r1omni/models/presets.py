@@ -55,7 +55,7 @@ def nano(corpus: Iterable[str] | None = None, vocab_size: int = 4096, lm: dict |
     policy_config = PolicyConfig(
         backend="nano", lm={**NANO_LM, "vocab_size": len(tokenizer), **(lm or {})},
         towers={"video": {"kind": "nano_cnn", **(vision or {})}, "audio": {"kind": "nano_mel", **(audio or {})}},
-        **{"projector_hidden": 256, "frame_size": 112, **config},
+        **{"projector_hidden": 256, "frame_size": 112, "projector_norm": True, **config},
     )
     return OmniPolicy(policy_config, tokenizer)
 

@@ -64,14 +64,17 @@ class NanoVisionTower(Tower):
     modality = "video"
 
     def __init__(self, config: dict):
-        super().__init__({"kind": "nano_cnn", "width": 128, "grid": 2, **config})
+        super().__init__({"kind": "nano_cnn", "width": 128, "grid": 4, **config})
         width, self.out_dim = self.config["width"], self.config["width"]
         self.net = nn.Sequential(
             nn.Conv2d(3, width // 4, 4, stride=4), nn.GELU(),
-            nn.Conv2d(width // 4, width // 2, 2, stride=2), nn.GELU(),
-            nn.Conv2d(width // 2, width, 2, stride=2), nn.GELU(),
+            nn.Conv2d(width // 4, width // 2, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(width // 2, width, 3, stride=2, padding=1), nn.GELU(),
             nn.AdaptiveAvgPool2d(self.config["grid"]),
         )
+        # Faces share their layout, so raw features differ little between clips; normalising
+        # each token keeps what differs from being swamped by what all frames share.
+        self.norm = nn.LayerNorm(width)
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         # [N, S, S, 3] uint8 -> [N, 3, S, S] in [-1, 1]
@@ -79,7 +82,7 @@ class NanoVisionTower(Tower):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         grid = self.net(pixels)  # [N, C, g, g]
-        return grid.flatten(2).transpose(1, 2).reshape(-1, self.out_dim)  # [N * g * g, C]
+        return self.norm(grid.flatten(2).transpose(1, 2).reshape(-1, self.out_dim))  # [N * g * g, C]
 
 
 class NanoAudioTower(Tower):
@@ -101,6 +104,7 @@ class NanoAudioTower(Tower):
             nn.Conv1d(width, width, 3, stride=2, padding=1), nn.GELU(),
             nn.Conv1d(width, width, 3, stride=2, padding=1), nn.GELU(),
         )
+        self.norm = nn.LayerNorm(width)
 
     def preprocess(self, audio: np.ndarray) -> torch.Tensor:
         # [T] float32 at 16 kHz -> log-mel [mel_bins, frames], 25 ms windows every 10 ms
@@ -112,7 +116,7 @@ class NanoAudioTower(Tower):
         return torch.log10(mel.clamp(min=1e-10)).clamp(min=-8.0) / 4.0 + 1.0
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.net(mel[None])[0].T  # [frames / 8, C]
+        return self.norm(self.net(mel[None])[0].T)  # [frames / 8, C]
 
 
 # ----------------------------------------------------------------------------- Hugging Face towers

@@ -60,10 +60,14 @@ class Trainer:
         self.rows = read_manifest(config.data.train)[: config.data.max_rows]
         self.check_rows(self.rows)
         self.val_rows = read_manifest(config.data.val)[: config.data.val_rows] if config.data.val else []
-        trainable = [p for p in self.policy.parameters() if p.requires_grad]
+        trainable = [(n, p) for n, p in self.policy.named_parameters() if p.requires_grad]
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
-        self.optimizer = torch.optim.AdamW(trainable, lr=config.train.lr, weight_decay=config.train.weight_decay)
+        encoders = [p for n, p in trainable if n.startswith(("towers.", "projectors."))]
+        rest = [p for n, p in trainable if not n.startswith(("towers.", "projectors."))]
+        groups = [{"params": rest}] + ([{"params": encoders, "lr": config.train.lr * config.train.encoder_lr_scale}]
+                                       if encoders else [])
+        self.optimizer = torch.optim.AdamW(groups, lr=config.train.lr, weight_decay=config.train.weight_decay)
         self.total_steps = self._total_steps()
         from transformers import get_scheduler
 
