@@ -10,7 +10,7 @@ once with the G completions attending to it, with gradients equal to the repeate
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from r1omni.models.cache import FeatureCache, array_hash
+from r1omni.models.persistence import CONFIG_NAME, SavedPolicy
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
 from r1omni.models.tokenizer import MODALITY_MARKERS, stop_token_ids
 from r1omni.models.towers import ConfigError, Tower, build_tower
 from r1omni.prompts import AUDIO_PLACEHOLDER, VIDEO_PLACEHOLDER
 
 PLACEHOLDERS = {"video": VIDEO_PLACEHOLDER, "audio": AUDIO_PLACEHOLDER}
-CONFIG_NAME, WEIGHTS_NAME = "r1omni_config.json", "model.safetensors"
 BACKENDS = ("nano", "composed", "qwen2_5_omni")
 
 
@@ -86,7 +86,7 @@ def _build_lm(config: PolicyConfig) -> nn.Module:
         raise ConfigError(f"cannot build the LM: {err}") from None
 
 
-class OmniPolicy(SharedPrefixLM, nn.Module):
+class OmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
     def __init__(self, config: PolicyConfig, tokenizer, lm: nn.Module | None = None,
                  towers: dict[str, Tower] | None = None):
         super().__init__()
@@ -210,30 +210,17 @@ class OmniPolicy(SharedPrefixLM, nn.Module):
         ids = torch.cat(ids)
         return Prompt(torch.cat(embeds), ids, torch.arange(len(ids), device=self.device))
 
-    def prompt(self, messages: list[dict], media: ClipMedia) -> Prompt:
-        return self.build_inputs(messages, self.encode(media))
+    def weights_changed(self) -> None:
+        for tower in self.towers.values():
+            tower.forget_fingerprint()
 
     # ------------------------------------------------------------------ persistence
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Weights (safetensors), `r1omni_config.json` and the tokenizer with its chat template."""
-        from safetensors.torch import save_model
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        save_model(self, str(directory / WEIGHTS_NAME))
-        self.tokenizer.save_pretrained(directory)
-        return directory
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "auto",
                         dtype: str | torch.dtype = "auto") -> OmniPolicy:
         """Load a saved policy. ``device="auto"`` takes CUDA when present, else the CPU;
         ``dtype="auto"`` takes bfloat16 on a GPU that supports it, else float32."""
-        from safetensors.torch import load_model
-        from transformers import AutoTokenizer
-
         directory = Path(directory)
         config_path = directory / CONFIG_NAME
         if not config_path.is_file():
@@ -246,27 +233,5 @@ class OmniPolicy(SharedPrefixLM, nn.Module):
         if config.backend == "qwen2_5_omni":
             from r1omni.models.qwen_omni import QwenOmniPolicy
 
-            return QwenOmniPolicy.load(directory, config, device, dtype)
-        policy = cls(config, AutoTokenizer.from_pretrained(directory))
-        try:
-            load_model(policy, str(directory / WEIGHTS_NAME))
-        except (RuntimeError, OSError) as err:
-            raise ConfigError(f"{directory / WEIGHTS_NAME}: weights do not fit {CONFIG_NAME} ({err})") from None
-        for tower in policy.towers.values():
-            tower.forget_fingerprint()
-        device, dtype = resolve_device(device, dtype)
-        return policy.to(device=device, dtype=dtype)
-
-
-def resolve_device(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
-                   ) -> tuple[torch.device, torch.dtype]:
-    """CUDA when available and bf16 where it is supported; otherwise the CPU in float32."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if dtype == "auto":
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        dtype = torch.bfloat16 if cuda_bf16 else torch.float32
-    elif isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    return device, dtype
+            return QwenOmniPolicy.restore(directory, config, device, dtype)
+        return cls.restore(directory, config, device, dtype)

@@ -12,16 +12,13 @@ of `SharedPrefixLM` apply unchanged.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 
 from r1omni.models.cache import FeatureCache
-from r1omni.models.policy import CONFIG_NAME, PLACEHOLDERS, WEIGHTS_NAME, ClipMedia, PolicyConfig, resolve_device
+from r1omni.models.persistence import SavedPolicy
+from r1omni.models.policy import PLACEHOLDERS, ClipMedia, PolicyConfig
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
 from r1omni.models.tokenizer import stop_token_ids
 from r1omni.models.towers import ConfigError, fingerprint
@@ -56,7 +53,7 @@ def video_patches(frames: np.ndarray, patch: int, merge: int, temporal: int) -> 
     return grid.reshape(t * h * w, 3 * temporal * patch * patch), torch.tensor([[t, h, w]])
 
 
-class QwenOmniPolicy(SharedPrefixLM, nn.Module):
+class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
     """OmniPolicy on Qwen2.5-Omni's thinker (3B/7B checkpoints, or a tiny config in tests)."""
 
     def __init__(self, config: PolicyConfig, tokenizer, thinker: nn.Module | None = None):
@@ -168,33 +165,8 @@ class QwenOmniPolicy(SharedPrefixLM, nn.Module):
             second_per_grids=torch.tensor([temporal * seconds_per_frame]))
         return Prompt(embeds, marked, positions[:, 0])
 
-    def prompt(self, messages: list[dict], media: ClipMedia) -> Prompt:
-        return self.build_inputs(messages, self.encode(media))
-
-    # ------------------------------------------------------------------ persistence
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_model
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        save_model(self, str(directory / WEIGHTS_NAME))
-        self.tokenizer.save_pretrained(directory)
-        return directory
-
-    @classmethod
-    def load(cls, directory: Path, config: PolicyConfig, device="auto", dtype="auto") -> QwenOmniPolicy:
-        from safetensors.torch import load_model
-        from transformers import AutoTokenizer
-
-        policy = cls(config, AutoTokenizer.from_pretrained(directory))
-        try:
-            load_model(policy, str(directory / WEIGHTS_NAME))
-        except (RuntimeError, OSError) as err:
-            raise ConfigError(f"{directory / WEIGHTS_NAME}: weights do not fit {CONFIG_NAME} ({err})") from None
-        device, dtype = resolve_device(device, dtype)
-        return policy.to(device=device, dtype=dtype)
+    def weights_changed(self) -> None:
+        self._identities.clear()
 
 
 def from_thinker(thinker: nn.Module, tokenizer, frozen=("video", "audio"), **config) -> QwenOmniPolicy:
