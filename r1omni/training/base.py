@@ -186,26 +186,18 @@ class Trainer:
         raise NotImplementedError
 
     def evaluate(self) -> dict:
-        """Greedy predictions on the validation rows: UAR and WAR."""
+        """Greedy predictions on the validation rows (through `r1omni.predict`): UAR and WAR."""
         from r1omni.evaluate import uar, war
-        from r1omni.labels import vocabulary
-        from r1omni.prompts import extract_answer
-        from r1omni.training.data import make_example
+        from r1omni.predict import Model
 
         if not self.val_rows:
             return {}
-        self.policy.eval()
-        labels, predictions = [], []
-        vocab = vocabulary(self.config.data.labels)
-        with torch.no_grad():
-            for row in self.val_rows[self.rank :: self.world]:
-                example = make_example(row, self.policy.config, self.config.data.modalities, self.config.data.prompt,
-                                       self.config.data.labels)
-                prompt = self.policy.prompt(example.messages, example.media)
-                (completion,) = self.policy.generate([prompt], 1, temperature=0,
-                                                     max_new_tokens=self.max_new_tokens())[0]
-                labels.append(row.label)
-                predictions.append(extract_answer(completion.text, lenient=True, vocab=vocab))
+        data = self.config.data
+        modal = "video_audio" if set(data.modalities) == {"video", "audio"} else data.modalities[0]
+        model = Model(self.policy, data.prompt, data.labels, max_new_tokens=self.max_new_tokens())
+        mine = self.val_rows[self.rank :: self.world]
+        labels = [row.label for row in mine]
+        predictions = [p.answer for p in model.predict_clips([(r.id, r.video, r.audio) for r in mine], modal)]
         self.policy.train()
         if self.world > 1:
             gathered = [None] * self.world
