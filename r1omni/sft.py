@@ -46,9 +46,10 @@ class SFTTrainer(Trainer):
         examples = self.stream.next_examples(train.batch_size)
         mine = examples[self.rank :: self.world]
         self.last_batch_ids = [e.row.id for e in mine]
-        targets = [self.target_ids(e.row) for e in mine]
+        every_target = [self.target_ids(e.row) for e in examples]
+        targets = every_target[self.rank :: self.world]
         # Token mean over the whole step (all processes), whatever the micro-batching.
-        step_tokens = sum(len(self.target_ids(e.row)) for e in examples)
+        step_tokens = sum(len(t) for t in every_target)
         size = max(1, train.micro_batch_size // self.world)
 
         def micro_loss(start: int):
