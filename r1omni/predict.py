@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from r1omni.data.scan import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
+from r1omni.data.scan import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import IMAGE_EXTENSIONS
@@ -108,9 +108,10 @@ class Model:
         items = []
         for path in media_paths(paths):
             suffix = path.suffix.lower()
-            video = str(path) if suffix in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS or suffix not in AUDIO_EXTENSIONS \
-                else None
-            items.append((str(path), video, str(path) if suffix not in IMAGE_EXTENSIONS else None))
+            # An audio file has no picture and an image no sound; anything else may hold both.
+            video = None if suffix in AUDIO_EXTENSIONS else str(path)
+            audio = None if suffix in IMAGE_EXTENSIONS else str(path)
+            items.append((str(path), video, audio))
         return list(self.predict_clips(items, modal, batch_size))
 
 
