@@ -86,12 +86,13 @@ class NanoVisionTower(Tower):
 
 
 class NanoAudioTower(Tower):
-    """Log-mel features through strided 1-D convolutions: one token per 80 ms."""
+    """Log-mel features through strided 1-D convolutions: one token per 80 ms, or per
+    `pool` x 80 ms when `pool` > 1 (fewer, richer tokens: cheaper and easier for a small LM to read)."""
 
     modality = "audio"
 
     def __init__(self, config: dict):
-        super().__init__({"kind": "nano_mel", "width": 128, "mel_bins": 64, **config})
+        super().__init__({"kind": "nano_mel", "width": 128, "mel_bins": 64, "pool": 1, **config})
         from transformers.audio_utils import mel_filter_bank
 
         width, mels = self.config["width"], self.config["mel_bins"]
@@ -116,7 +117,10 @@ class NanoAudioTower(Tower):
         return torch.log10(mel.clamp(min=1e-10)).clamp(min=-8.0) / 4.0 + 1.0
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.net(mel[None])[0].T)  # [frames / 8, C]
+        hidden = self.net(mel[None])  # [1, C, frames / 8]
+        if self.config["pool"] > 1:
+            hidden = nn.functional.avg_pool1d(hidden, self.config["pool"], ceil_mode=True)
+        return self.norm(hidden[0].T)  # [frames / (8 * pool), C]
 
 
 # ----------------------------------------------------------------------------- Hugging Face towers

@@ -140,6 +140,19 @@ def test_nano_is_small_and_composed_freezes_towers(nano_policy, composed_policy)
     assert all(p.requires_grad for p in composed_policy.projectors.parameters())
 
 
+def test_nano_towers_pool_to_fewer_tokens():
+    import numpy as np
+
+    from r1omni.models.towers import NanoAudioTower, NanoVisionTower
+
+    audio = np.random.default_rng(0).normal(size=16_000).astype(np.float32)  # 1 s: 101 mel frames
+    fine, coarse = NanoAudioTower({"width": 8}), NanoAudioTower({"width": 8, "pool": 4})
+    assert fine(fine.preprocess(audio)).shape == (13, 8)  # one token per 80 ms
+    assert coarse(coarse.preprocess(audio)).shape == (4, 8)  # ceil(13 / 4)
+    frames = np.zeros((3, 112, 112, 3), dtype=np.uint8)
+    assert NanoVisionTower({"width": 8, "grid": 1})(NanoVisionTower({"width": 8}).preprocess(frames)).shape == (3, 8)
+
+
 def test_default_nano_preset_is_under_20m_parameters():
     from r1omni.models import nano
 
