@@ -19,6 +19,7 @@ from r1omni.config import ConfigError, RunConfig, save_config
 from r1omni.data import read_manifest
 from r1omni.errors import R1OmniError
 from r1omni.models import OmniPolicy, nano
+from r1omni.models.cache import FeatureCache, default_cache_dir
 from r1omni.models.shared_prefix import enable_checkpointing
 from r1omni.training.checkpoint import load_checkpoint, save_checkpoint
 from r1omni.training.data import Position, RowStream
@@ -80,7 +81,7 @@ class Trainer:
             state = load_checkpoint(Path(resume), self.optimizer, self.scheduler)
             self.step, position = state["step"], Position(**state["position"])
         self.stream = RowStream(self.rows, self.policy.config, config.data.modalities, config.data.prompt,
-                                config.data.labels, config.train.seed, position)
+                                config.data.labels, config.train.seed, position, config.data.media_cache_mb)
         self.bad_steps = 0
         self.last_batch_ids: list[str] = []
         self.writers = self._writers() if self.rank == 0 else []
@@ -98,6 +99,9 @@ class Trainer:
             policy.add_lora(**self.config.model.lora)
         if self.config.model.gradient_checkpointing:
             enable_checkpointing(policy.lm)
+        cache = self.config.model.feature_cache
+        if cache != "none" and any(m in policy.config.frozen for m in policy.config.towers):
+            policy.feature_cache = FeatureCache(default_cache_dir() if cache == "default" else cache)
         return policy.train()
 
     def check_rows(self, rows) -> None:

@@ -8,6 +8,7 @@ skipped; the run goes on.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,13 +52,30 @@ class RowStream:
     """Endless batches of examples over `rows`, reshuffled each epoch from `seed`."""
 
     def __init__(self, rows: list[ClipRow], policy_config: PolicyConfig, modalities, prompt: str, labels: str,
-                 seed: int, position: Position | None = None):
+                 seed: int, position: Position | None = None, cache_mb: float = 0):
         if not rows:
             raise R1OmniError("no training rows")
         self.rows, self.policy_config, self.modalities = rows, policy_config, modalities
         self.prompt, self.labels, self.seed = prompt, labels, seed
         self.position = position or Position()
         self.failures: dict[str, str] = {}
+        # Decoded examples kept for later epochs, least recently used dropped past `cache_mb`.
+        self.cache: OrderedDict[str, Example] = OrderedDict()
+        self.cache_bytes, self.cache_limit = 0, int(cache_mb * 2**20)
+
+    def example(self, row: ClipRow) -> Example:
+        if row.id in self.cache:
+            self.cache.move_to_end(row.id)
+            return self.cache[row.id]
+        example = make_example(row, self.policy_config, self.modalities, self.prompt, self.labels)
+        size = sum(a.nbytes for a in (example.media.frames, example.media.audio) if a is not None)
+        if size <= self.cache_limit:
+            self.cache[row.id] = example
+            self.cache_bytes += size
+            while self.cache_bytes > self.cache_limit:
+                _, dropped = self.cache.popitem(last=False)
+                self.cache_bytes -= sum(a.nbytes for a in (dropped.media.frames, dropped.media.audio) if a is not None)
+        return example
 
     def _order(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
@@ -81,7 +99,7 @@ class RowStream:
                 if row.id in self.failures:
                     continue
                 try:
-                    examples.append(make_example(row, self.policy_config, self.modalities, self.prompt, self.labels))
+                    examples.append(self.example(row))
                 except R1OmniError as err:
                     self.failures[row.id] = str(err)
                     log.warning("skipping %s: %s", row.id, err)

@@ -77,3 +77,27 @@ def test_lora_training_moves_only_adapters_and_the_rest_that_is_trainable(world_
     trainer.run()
     changed = {k for k, v in trainer.policy.lm.named_parameters() if not torch.equal(v, before[k])}
     assert changed and all("lora_" in k for k in changed)
+
+
+@pytest.mark.parametrize("setting", ["folder", "none"])
+def test_frozen_towers_read_the_feature_cache_while_training(world_dir, tmp_path, setting):
+    from conftest import CORPUS
+
+    from r1omni.models import nano
+
+    torch.manual_seed(0)
+    lm = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
+    frozen = nano(CORPUS, vocab_size=300, lm=lm, vision={"width": 16}, audio={"width": 16}, projector_hidden=32,
+                  frozen=["video", "audio"]).save_pretrained(tmp_path / "frozen")
+    cache = tmp_path / "cache" if setting == "folder" else "none"
+    config = load_config(None, overrides(world_dir, frozen, tmp_path / "g", **{"model.feature_cache": cache,
+                                                                                "train.max_steps": 1}))
+    trainer = GRPOTrainer(config)
+    if setting == "none":
+        assert trainer.policy.feature_cache is None
+        return
+    trainer.run()
+    assert trainer.reference is not None and trainer.reference.feature_cache is trainer.policy.feature_cache
+    # 2 prompts, 2 towers: each encoded once by the rollout, then read back by every later pass.
+    assert trainer.policy.feature_cache.misses == 4 and trainer.policy.feature_cache.hits >= 4
+    assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 4

@@ -40,3 +40,24 @@ def test_rows_without_the_target_field_are_rejected(world_dir, tiny_model, tmp_p
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "o", **{"data.train": bare}), kind="sft")
     with pytest.raises(ConfigError, match="needs 'rationale' in every row"):
         SFTTrainer(config)
+
+
+def test_media_cache_keeps_decoded_clips_and_changes_nothing(world_dir, tiny_model, tmp_path):
+    def run(name, cache_mb):
+        config = load_config(None, overrides(world_dir, tiny_model, tmp_path / name, **{
+            "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 3, "data.media_cache_mb": cache_mb}),
+            kind="sft")
+        trainer = SFTTrainer(config)
+        trainer.run()
+        lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return trainer, [json.loads(line)["loss"] for line in lines]
+
+    cached, cached_losses = run("cached", 100)
+    _, plain_losses = run("plain", 0)
+    assert cached_losses == plain_losses
+    assert len(cached.stream.cache) == 12  # 3 steps x 8 rows cover every one of the 12 rows
+    first = cached.stream.example(cached.rows[0])
+    assert cached.stream.example(cached.rows[0]) is first  # served from memory
+    one_clip = sum(a.nbytes for a in (first.media.frames, first.media.audio))
+    small, _ = run("small", 2.5 * one_clip / 2**20)
+    assert 1 <= len(small.stream.cache) <= 4 and small.stream.cache_bytes <= small.stream.cache_limit
