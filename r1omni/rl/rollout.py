@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from r1omni.models.shared_prefix import Completion
 from r1omni.models.tokenizer import IM_END
 from r1omni.rewards import accuracy_reward, format_reward, weighted_sum
 from r1omni.training.data import Example
@@ -49,6 +50,12 @@ def rollout(policy, examples: list[Example], num_generations: int, temperature: 
     prompts = [policy.prompt(e.messages, e.media) for e in examples]
     groups = policy.generate(prompts, num_generations, temperature=temperature, top_p=top_p,
                              max_new_tokens=max_new_tokens, seed=seed)
+    return score_groups(policy, examples, groups, weights, accuracy_mode)
+
+
+def score_groups(policy, examples: list[Example], groups: list[list[Completion]], weights: dict[str, float],
+                 accuracy_mode: str = "canonical") -> Rollout:
+    """Rewards of each prompt's completions against its row's label."""
     end = policy.tokenizer.convert_tokens_to_ids(IM_END)
     completions, texts, labels = [], [], []
     for example, group in zip(examples, groups):
