@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from r1omni.cli import main
@@ -58,3 +60,10 @@ def test_cli_rejects_a_bad_config_before_loading_a_model(tmp_path, capsys):
     assert "num_generations must be at least 2" in err and "does not exist" in err
     assert main(["sft", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    kind = "grpo" if "grpo" in path.name else "sft"
+    config = load_config(path, kind=kind, check_files=False)
+    assert config.train.output_dir.startswith("runs/")
