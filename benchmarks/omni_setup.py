@@ -1,0 +1,221 @@
+"""Shared set-up of the GRPO benchmarks: an omni model at R1-Omni's token proportions with small
+widths, clips on disk, and two step implementations over r1omni's own trainer:
+
+- ``original``: the published R1-Omni scheme. Rollout with ``generate(num_return_sequences=G)``
+  (the prompt prefilled G times); the policy and the reference then re-run the vision and audio
+  towers and the whole prompt for every completion (1 + G + G = 17 tower passes per prompt at
+  G = 8 with a KL term).
+- ``r1omni``: frozen-tower features from the feature cache and the shared prefix (each prompt's
+  prefix runs once per pass for all its G completions).
+
+Both take the same data, rewards, loss and optimizer step: only the two design choices differ.
+Completions are generated to the full length in both (no stop token) so both do equal work.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from r1omni.config import load_config
+from r1omni.data.manifest import ClipRow, write_manifest
+from r1omni.media_writer import write_video
+from r1omni.models.presets import composed
+from r1omni.models.shared_prefix import Completion
+from r1omni.models.tokenizer import train_nano_tokenizer
+from r1omni.rl.rollout import Rollout, score_groups
+from r1omni.rl.trainer import GRPOTrainer
+
+# R1-Omni's proportions: 8 frames x 49 tokens (SigLIP 224/16 -> 14x14 pooled to 7x7), Whisper's
+# 1,500 frames pooled by 3 -> 500 audio tokens, ~60 text tokens; 128-token completions.
+NUM_FRAMES, FRAME_SIZE, PATCH, VISION_POOL, AUDIO_POOL = 8, 224, 16, 7, 3
+CORPUS = ["As an emotional recognition expert; throughout the video, which emotion conveyed by the characters is "
+          "the most obvious to you? Output the thinking process in <think> </think> and final emotion in "
+          "<answer> </answer> tags.", "happy sad neutral angry surprise disgust fear", "the face and the voice"] * 20
+
+
+def build_model(out: Path, width: int = 256, layers: int = 4, vocab: int = 2048, num_frames: int = NUM_FRAMES,
+                audio_pool: int = AUDIO_POOL) -> Path:
+    """A composed Qwen2 + SigLIP + Whisper-encoder policy at small widths, saved to `out`."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel, WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    torch.manual_seed(0)
+    tokenizer = train_nano_tokenizer(CORPUS, vocab)
+    heads = max(1, width // 64)
+    lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=width * 3,
+                                      num_hidden_layers=layers, num_attention_heads=heads,
+                                      num_key_value_heads=max(1, heads // 2), max_position_embeddings=4096,
+                                      tie_word_embeddings=True))
+    vision = SiglipVisionModel(SiglipVisionConfig(image_size=FRAME_SIZE, patch_size=PATCH, hidden_size=width,
+                                                  num_hidden_layers=layers, num_attention_heads=heads,
+                                                  intermediate_size=width * 3))
+    audio = WhisperEncoder(WhisperConfig(d_model=width, encoder_layers=layers, encoder_attention_heads=heads,
+                                         encoder_ffn_dim=width * 3, num_mel_bins=128, max_source_positions=1500))
+    policy = composed(lm, tokenizer, vision, audio, vision_pool=VISION_POOL, audio_pool=audio_pool,
+                      frame_size=FRAME_SIZE, num_frames=num_frames, projector_hidden=width)
+    return policy.save_pretrained(out)
+
+
+def write_clips(out: Path, count: int, seconds: float = 4.0) -> Path:
+    """`count` distinct noisy 224 px clips with a tone, and their manifest."""
+    rng = np.random.default_rng(0)
+    labels = ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
+    rows = []
+    for i in range(count):
+        frames = [rng.integers(0, 256, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8) for _ in range(int(seconds * 10))]
+        t = np.arange(int(seconds * 16_000)) / 16_000
+        path = write_video(out / f"clip_{i}.mp4", frames, fps=10, audio=0.3 * np.sin(2 * np.pi * (180 + 20 * i) * t))
+        rows.append(ClipRow(f"clip_{i}", labels[i % len(labels)], "bench", str(path), str(path)))
+    return write_manifest(rows, out / "clips.jsonl")
+
+
+def step_config(model: Path, manifest: Path, out: Path, prompts: int, G: int, completion: int, cache: str):
+    """The paper's GRPO settings (KL 0.04, loss grpo) at the benchmark's sizes; one micro-batch
+    per prompt group."""
+    overrides = [f"model.path={model}", f"data.train={manifest}", f"train.output_dir={out}", "grpo.preset=r1omni",
+                 f"grpo.num_generations={G}", f"train.batch_size={prompts * G}", f"train.micro_batch_size={G}",
+                 f"grpo.max_completion_length={completion}", "train.max_steps=1000", f"model.feature_cache={cache}"]
+    return load_config(None, overrides, kind="grpo")
+
+
+class OriginalSchemeTrainer(GRPOTrainer):
+    """R1-Omni's published step on r1omni's trainer: no feature cache, no shared prefix."""
+
+    def _rollout(self, step: int) -> Rollout:
+        g = self.config.grpo
+        examples = self.stream.next_examples(self.config.train.batch_size // g.num_generations)
+        torch.manual_seed(step)
+        groups = []
+        self.policy.eval()
+        with torch.no_grad():
+            for example in examples:
+                prompt = self.policy.prompt(example.messages, example.media)  # towers run once per prompt
+                # generate() expands the prompt G times before prefilling it, as the original does.
+                ids = self.policy.lm.generate(
+                    inputs_embeds=prompt.embeds[None], attention_mask=torch.ones_like(prompt.ids)[None],
+                    do_sample=True, temperature=g.temperature, top_p=g.top_p, num_return_sequences=g.num_generations,
+                    max_new_tokens=g.max_completion_length, min_new_tokens=g.max_completion_length,
+                    pad_token_id=self.policy.tokenizer.pad_token_id)
+                groups.append([Completion(row.tolist(), self.policy.tokenizer.decode(row), False) for row in ids])
+        self.policy.train()
+        return score_groups(self.policy, examples, groups, g.reward_weights, g.accuracy_mode)
+
+    def _logprobs(self, model, examples, completions, grad: bool):
+        G = len(completions) // len(examples)
+        with torch.set_grad_enabled(grad), self.autocast():
+            # The towers and the whole prompt run again for every completion.
+            prompts = [model.prompt(e.messages, e.media) for e in examples for _ in range(G)]
+            return model.completion_logprobs(prompts, completions, shared_prefix=False,
+                                             temperature=self.config.grpo.temperature or 1.0)
+
+
+def fast_trainer(config) -> GRPOTrainer:
+    trainer = GRPOTrainer(config)
+    trainer.policy.stop_ids = []  # full-length completions, as in the original mode
+    return trainer
+
+
+class PeakRSS:
+    """Peak resident memory above the starting point while the block runs (Linux /proc sampling)."""
+
+    def __enter__(self):
+        self.start = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def megabytes(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1) -> tuple[list[float], float]:
+    """Seconds of each timed step (after `warmup` untimed ones) and the peak memory they took."""
+    for step in range(warmup):
+        trainer.train_step(step)
+    times = []
+    with PeakRSS() as memory:
+        for step in range(warmup, warmup + steps):
+            started = time.perf_counter()
+            trainer.train_step(step)
+            times.append(time.perf_counter() - started)
+    return times, memory.megabytes
+
+
+class StageClock:
+    """Where a trainer's step spends its seconds: wraps the step's stages with timers.
+
+    ``decode``: reading clips (inside ``rollout``); ``rollout``: prompts and generation;
+    ``logprobs_no_grad``: reference (and old) log-probs; ``update``: the policy's forward and
+    backward passes (including its log-probs) and the optimizer step.
+    """
+
+    def __init__(self, trainer: GRPOTrainer):
+        self.seconds: dict[str, float] = {}
+        self._wrap(trainer.stream, "next_examples", "decode")
+        self._wrap(trainer, "_rollout", "rollout")
+        self._wrap(trainer, "update", "update")
+        original = trainer._logprobs
+
+        def logprobs(model, examples, completions, grad):
+            if grad:  # inside update: counted there
+                return original(model, examples, completions, grad)
+            started = time.perf_counter()
+            try:
+                return original(model, examples, completions, grad)
+            finally:
+                self._add("logprobs_no_grad", time.perf_counter() - started)
+
+        trainer._logprobs = logprobs
+
+    def _add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def _wrap(self, owner, method: str, name: str) -> None:
+        original = getattr(owner, method)
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._add(name, time.perf_counter() - started)
+
+        setattr(owner, method, timed)
+
+    def shares(self, total: float) -> dict[str, float]:
+        """Seconds per stage, generation = rollout minus decoding, and what is left over."""
+        out = dict(self.seconds)
+        out["generation"] = out.get("rollout", 0.0) - out.get("decode", 0.0)
+        out["other"] = total - out.get("rollout", 0.0) - out.get("logprobs_no_grad", 0.0) - out.get("update", 0.0)
+        out.pop("rollout", None)
+        return {k: round(v, 3) for k, v in out.items()}
+
+
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="r1omni-bench-"))

@@ -1,0 +1,61 @@
+"""Run every benchmark, one after another, and collect their JSON lines.
+
+Each benchmark runs its fast path and its baseline in one process; this script only runs them
+in turn (each in its own process, so one's memory does not count against the next) and writes
+the JSON lines to ``benchmarks/results.json``. Run: ``python benchmarks/run_all.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHMARKS = {
+    "media_decode": ["--repeats", "5"],
+    "synth": ["--clips", "200"],
+    "rollout": ["--repeats", "3"],
+    "grpo_step": ["--steps", "2"],
+    "scaling": ["--out", str(HERE / "scaling.png")],
+}
+QUICK = {  # smaller runs that show the same comparisons (for a first look, not for the docs)
+    "media_decode": ["--repeats", "1"],
+    "synth": ["--clips", "20"],
+    "rollout": ["--repeats", "1", "--prompts", "1"],
+    "grpo_step": ["--steps", "1", "--prompts", "1"],
+    "scaling": ["--out", str(HERE / "scaling.png"), "--completion", "16"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHMARKS), help="run only these")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else BENCHMARKS
+    collected = {"machine": {"python": platform.python_version(), "processor": platform.processor(),
+                             "system": platform.platform()}, "results": {}}
+    for name in args.only or list(BENCHMARKS):
+        print(f"=== {name}", flush=True)
+        started = time.perf_counter()
+        run = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *settings[name]], capture_output=True,
+                             text=True)
+        print(run.stdout[-4000:], end="")
+        if run.returncode:
+            print(f"{name} failed ({run.returncode}):\n{run.stderr[-2000:]}")
+            collected["results"][name] = {"error": run.stderr[-2000:]}
+            continue
+        lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+        collected["results"][name] = {**json.loads(lines[-1]), "wall_s": round(time.perf_counter() - started, 1)}
+    args.out.write_text(json.dumps(collected, indent=2) + "\n")
+    print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
