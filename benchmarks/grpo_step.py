@@ -22,43 +22,26 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from omni_setup import (  # noqa: E402
-    OriginalSchemeTrainer,
     PeakRSS,
     StageClock,
     build_model,
-    fast_trainer,
-    step_config,
+    make_trainer,
+    prompt_length,
     time_steps,
     workdir,
     write_clips,
 )
 
-from r1omni.models.cache import fill_cache  # noqa: E402
-
 
 def run_omni(mode: str, model: Path, manifest: Path, work: Path, args) -> dict:
-    cache = str(work / "cache") if mode == "r1omni" else "none"
-    config = step_config(model, manifest, work / mode, args.prompts, args.G, args.completion, cache)
-    trainer = fast_trainer(config) if mode == "r1omni" else OriginalSchemeTrainer(config)
-    extra = {}
-    if mode == "r1omni":  # `r1omni cache build`: once per dataset and tower, not per step
-        started = time.perf_counter()
-        fill_cache(trainer.policy, trainer.rows, trainer.policy.feature_cache)
-        extra["cache_build_s"] = round(time.perf_counter() - started, 2)
+    trainer = make_trainer(mode, model, manifest, work, args.prompts, args.G, args.completion)
+    extra = {"cache_build_s": trainer.cache_build_s} if mode == "r1omni" else {}
     trainer.train_step(0)  # warm-up, untimed
     clock = StageClock(trainer)
     times, memory = time_steps(trainer, args.steps, warmup=0)
     per_step = {k: round(v / args.steps, 3) for k, v in clock.shares(sum(times)).items()}
     return {"mode": mode, "step_s": statistics.median(times), "steps_s": [round(t, 3) for t in times],
             "peak_mb": round(memory), "stages_s": per_step, **extra}
-
-
-def prompt_tokens(policy, manifest: Path) -> int:
-    from r1omni.data import read_manifest
-    from r1omni.training.data import make_example
-
-    example = make_example(read_manifest(manifest)[0], policy.config, ("video", "audio"))
-    return len(policy.prompt(example.messages, example.media).ids)
 
 
 def run_trl(model: Path, length: int, args) -> dict:
@@ -132,9 +115,7 @@ def main() -> None:
     work = workdir()
     model = build_model(work / "model", args.width, args.layers)
     manifest = write_clips(work / "clips", args.prompts * (args.steps + 1))
-    from r1omni.models import OmniPolicy
-
-    length = prompt_tokens(OmniPolicy.from_pretrained(model, device="cpu"), manifest)
+    length = prompt_length(model, manifest)
     results = [run_omni("original", model, manifest, work, args), run_omni("r1omni", model, manifest, work, args)]
     if not args.no_trl:
         results.append(run_trl(model, length, args))

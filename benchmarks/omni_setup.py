@@ -26,6 +26,7 @@ import torch
 from r1omni.config import load_config
 from r1omni.data.manifest import ClipRow, write_manifest
 from r1omni.media_writer import write_video
+from r1omni.models.cache import fill_cache
 from r1omni.models.presets import composed
 from r1omni.models.shared_prefix import Completion
 from r1omni.models.tokenizer import train_nano_tokenizer
@@ -116,10 +117,31 @@ class OriginalSchemeTrainer(GRPOTrainer):
                                              temperature=self.config.grpo.temperature or 1.0)
 
 
-def fast_trainer(config) -> GRPOTrainer:
+def make_trainer(mode: str, model: Path, manifest: Path, out: Path, prompts: int, G: int,
+                 completion: int) -> GRPOTrainer:
+    """``original``: no feature cache; ``r1omni``: a feature cache filled before timing (as
+    `r1omni cache build` does once per dataset), `cache_build_s` set on the trainer."""
+    cache = str(out / "cache") if mode == "r1omni" else "none"
+    config = step_config(model, manifest, out / mode, prompts, G, completion, cache)
+    if mode == "original":
+        return OriginalSchemeTrainer(config)
     trainer = GRPOTrainer(config)
     trainer.policy.stop_ids = []  # full-length completions, as in the original mode
+    started = time.perf_counter()
+    fill_cache(trainer.policy, trainer.rows, trainer.policy.feature_cache)
+    trainer.cache_build_s = round(time.perf_counter() - started, 2)
     return trainer
+
+
+def prompt_length(model: Path, manifest: Path) -> int:
+    """Tokens of the first clip's prompt (media and text) for `model`."""
+    from r1omni.data import read_manifest
+    from r1omni.models import OmniPolicy
+    from r1omni.training.data import make_example
+
+    policy = OmniPolicy.from_pretrained(model, device="cpu")
+    example = make_example(read_manifest(manifest)[0], policy.config, ("video", "audio"))
+    return len(policy.prompt(example.messages, example.media).ids)
 
 
 class PeakRSS:

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from omni_setup import OriginalSchemeTrainer, build_model, fast_trainer, step_config, time_steps, workdir, write_clips  # noqa: E402,E501
-
-from r1omni.models.cache import fill_cache  # noqa: E402
+from omni_setup import build_model, make_trainer, prompt_length, time_steps, workdir, write_clips  # noqa: E402
 
 # (frames, audio pool) -> prompt of about 49 * frames + 1500 / pool + 60 tokens
 PROMPT_SHAPES = [(2, 12), (4, 6), (8, 3), (16, 2), (24, 2)]
@@ -27,24 +25,10 @@ GROUP_SIZES = [2, 4, 8, 16]
 def step_seconds(model: Path, manifest: Path, work: Path, G: int, completion: int, prompts: int, steps: int) -> dict:
     out = {}
     for mode in ("original", "r1omni"):
-        cache = str(work / "cache") if mode == "r1omni" else "none"
-        config = step_config(model, manifest, work / f"{mode}-{G}", prompts, G, completion, cache)
-        trainer = fast_trainer(config) if mode == "r1omni" else OriginalSchemeTrainer(config)
-        if mode == "r1omni":
-            fill_cache(trainer.policy, trainer.rows, trainer.policy.feature_cache)
+        trainer = make_trainer(mode, model, manifest, work, prompts, G, completion)
         times, _ = time_steps(trainer, steps)
         out[mode] = statistics.median(times)
     return out
-
-
-def prompt_length(model: Path, manifest: Path) -> int:
-    from r1omni.data import read_manifest
-    from r1omni.models import OmniPolicy
-    from r1omni.training.data import make_example
-
-    policy = OmniPolicy.from_pretrained(model, device="cpu")
-    example = make_example(read_manifest(manifest)[0], policy.config, ("video", "audio"))
-    return len(policy.prompt(example.messages, example.media).ids)
 
 
 def plot(results: dict, path: Path) -> None:

@@ -42,6 +42,11 @@ def make_example(row: ClipRow, policy_config: PolicyConfig, modalities, prompt: 
     return Example(row, media, build_messages(prompt, present, labels=options))
 
 
+def media_bytes(example: Example) -> int:
+    """Memory held by an example's decoded frames and audio."""
+    return sum(a.nbytes for a in (example.media.frames, example.media.audio) if a is not None)
+
+
 @dataclass
 class Position:
     epoch: int = 0
@@ -68,13 +73,13 @@ class RowStream:
             self.cache.move_to_end(row.id)
             return self.cache[row.id]
         example = make_example(row, self.policy_config, self.modalities, self.prompt, self.labels)
-        size = sum(a.nbytes for a in (example.media.frames, example.media.audio) if a is not None)
+        size = media_bytes(example)
         if size <= self.cache_limit:
             self.cache[row.id] = example
             self.cache_bytes += size
             while self.cache_bytes > self.cache_limit:
                 _, dropped = self.cache.popitem(last=False)
-                self.cache_bytes -= sum(a.nbytes for a in (dropped.media.frames, dropped.media.audio) if a is not None)
+                self.cache_bytes -= media_bytes(dropped)
         return example
 
     def _order(self, epoch: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from r1omni.data import read_manifest
 from r1omni.data.manifest import ClipRow
 from r1omni.models import OmniPolicy
 from r1omni.sft import SFTTrainer, target_text
+from r1omni.training.data import media_bytes
 
 
 def test_targets():
@@ -58,6 +59,6 @@ def test_media_cache_keeps_decoded_clips_and_changes_nothing(world_dir, tiny_mod
     assert len(cached.stream.cache) == 12  # 3 steps x 8 rows cover every one of the 12 rows
     first = cached.stream.example(cached.rows[0])
     assert cached.stream.example(cached.rows[0]) is first  # served from memory
-    one_clip = sum(a.nbytes for a in (first.media.frames, first.media.audio))
+    one_clip = media_bytes(first)
     small, _ = run("small", 2.5 * one_clip / 2**20)
     assert 1 <= len(small.stream.cache) <= 4 and small.stream.cache_bytes <= small.stream.cache_limit
