@@ -71,6 +71,8 @@ class TrainConfig:
     save_every: int | None = None
     max_bad_steps: int = 3  # consecutive non-finite steps that stop the run
     report_to: list[str] = field(default_factory=list)  # "tensorboard", "wandb"
+    # Several processes: ddp (whole model on each) | fsdp (sharded) | auto (accelerate config's choice)
+    distributed: str = "auto"
 
 
 @dataclass
@@ -129,6 +131,7 @@ class RunConfig:
                    ("grpo.accuracy_mode", g.accuracy_mode, ("canonical", "exact")),
                    ("sft.target", self.sft.target, ("reasoning", "label", "caption")),
                    ("train.scheduler", t.scheduler, ("cosine", "linear", "constant")),
+                   ("train.distributed", t.distributed, ("auto", "ddp", "fsdp")),
                    ("data.prompt", self.data.prompt, tuple(PROMPT_PRESETS)),
                    ("model.preset", self.model.preset, ("nano",))]
         problems += [f"{name} must be one of {', '.join(allowed)}, got {value!r}"

@@ -33,14 +33,20 @@ class SavedPolicy:
     def prompt(self, messages: list[dict], media):
         return self.build_inputs(messages, self.encode(media))
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Weights (safetensors), `r1omni_config.json` and the tokenizer with its chat template."""
-        from safetensors.torch import save_model
+    def save_pretrained(self, directory: str | Path, weights: dict[str, torch.Tensor] | None = None) -> Path:
+        """Weights (safetensors), `r1omni_config.json` and the tokenizer with its chat template.
+        `weights`: a full state dict to write instead of the module's own (a sharded policy's,
+        gathered by `torch.distributed.checkpoint.state_dict.get_model_state_dict`)."""
+        from safetensors.torch import save_file, save_model
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-        save_model(self, str(directory / WEIGHTS_NAME))
+        if weights is None:
+            save_model(self, str(directory / WEIGHTS_NAME))
+        else:
+            save_file({k: v.contiguous() for k, v in weights.items()}, str(directory / WEIGHTS_NAME),
+                      metadata={"format": "pt"})
         self.tokenizer.save_pretrained(directory)
         return directory
 

@@ -15,6 +15,7 @@ import torch.distributed as dist
 from r1omni.rl.grpo import aggregate, group_advantages, per_token_loss, zero_std_groups
 from r1omni.rl.rollout import Rollout, rollout
 from r1omni.training.base import Trainer
+from r1omni.training.sharding import ShardedPolicy
 
 MAX_RESAMPLES = 4  # dynamic sampling: extra rollout rounds before accepting a short batch
 
@@ -22,9 +23,11 @@ MAX_RESAMPLES = 4  # dynamic sampling: extra rollout rounds before accepting a s
 class GRPOTrainer(Trainer):
     stage = "grpo"
 
-    def __init__(self, config, resume=None):
-        super().__init__(config, resume)
-        self.reference = self._reference() if config.grpo.beta > 0 else None
+    def prepare_models(self) -> None:
+        self.reference = self._reference() if self.config.grpo.beta > 0 else None
+        super().prepare_models()
+        if self.sharding is not None and self.reference is not None:
+            ShardedPolicy(self.reference)
 
     def sequences_per_example(self) -> int:
         return self.config.grpo.num_generations
@@ -33,15 +36,20 @@ class GRPOTrainer(Trainer):
         return self.config.grpo.num_iterations
 
     def _reference(self):
-        """A frozen copy of the policy for the KL term; frozen towers are shared, not copied."""
+        """A frozen copy of the run's starting policy for the KL term (on resume, loaded again
+        from the start, not from the checkpoint); frozen towers are shared, not copied."""
         shared = {m: t for m, t in getattr(self.policy, "towers", {}).items() if m in self.policy.config.frozen}
-        for modality in shared:
-            del self.policy.towers[modality]
-        try:
-            reference = copy.deepcopy(self.policy)
-        finally:
-            for modality, tower in shared.items():
-                self.policy.towers[modality] = tower
+        if self.resumed_from is not None:
+            torch.manual_seed(self.config.train.seed)  # a fresh nano or LoRA start is rebuilt the same
+            reference = self._load_policy(None)
+        else:
+            for modality in shared:
+                del self.policy.towers[modality]
+            try:
+                reference = copy.deepcopy(self.policy)
+            finally:
+                for modality, tower in shared.items():
+                    self.policy.towers[modality] = tower
         for modality, tower in shared.items():
             reference.towers[modality] = tower
         reference.feature_cache = self.policy.feature_cache
@@ -65,8 +73,9 @@ class GRPOTrainer(Trainer):
             base = (train.seed * 1_000_003 + step * 101 + round_) * 4096
             seed = [base + self.rank + self.world * i for i in range(len(examples))]
             self.policy.eval()
-            out = rollout(self.policy, examples, g.num_generations, g.temperature, g.top_p, g.max_completion_length,
-                          seed, g.reward_weights, g.accuracy_mode)
+            with self.gathered():
+                out = rollout(self.policy, examples, g.num_generations, g.temperature, g.top_p,
+                              g.max_completion_length, seed, g.reward_weights, g.accuracy_mode)
             self.policy.train()
             return out
 

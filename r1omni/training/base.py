@@ -2,7 +2,9 @@
 
 A subclass implements `train_step(step) -> metrics`, calling `update(micro_losses)` to apply
 one optimizer step. Several processes (``accelerate launch`` / ``torchrun``) each take their
-share of every batch and average gradients, so the result equals one process on the global batch.
+share of every batch and average gradients, so the result equals one process on the global batch;
+with ``train.distributed=fsdp`` (or an accelerate FSDP config) they also shard the weights,
+gradients and optimizer states (`r1omni.training.sharding`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -21,8 +24,9 @@ from r1omni.errors import R1OmniError
 from r1omni.models import OmniPolicy, nano
 from r1omni.models.cache import FeatureCache, default_cache_dir
 from r1omni.models.shared_prefix import enable_checkpointing
-from r1omni.training.checkpoint import load_checkpoint, save_checkpoint
+from r1omni.training.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from r1omni.training.data import Position, RowStream
+from r1omni.training.sharding import ShardedPolicy, distributed_mode
 
 
 class TrainingError(R1OmniError):
@@ -57,7 +61,12 @@ class Trainer:
         self.rank, self.world = world()
         torch.manual_seed(config.train.seed)
         self.output = Path(config.train.output_dir)
+        self.resumed_from = resume
         self.policy = self._load_policy(resume)
+        self.sharding: ShardedPolicy | None = None
+        self.prepare_models()
+        if self.world > 1 and self.rank == 0:
+            print(f"{self.world} processes, {'fsdp' if self.sharding is not None else 'ddp'}")
         self.rows = read_manifest(config.data.train)[: config.data.max_rows]
         self.check_rows(self.rows)
         self.val_rows = read_manifest(config.data.val)[: config.data.val_rows] if config.data.val else []
@@ -78,7 +87,8 @@ class Trainer:
             self.optimizer, num_warmup_steps=int(config.train.warmup_ratio * updates), num_training_steps=updates)
         self.step, position = 0, Position()
         if resume is not None:
-            state = load_checkpoint(Path(resume), self.optimizer, self.scheduler)
+            state = load_checkpoint(Path(resume), self.policy, self.optimizer, self.scheduler,
+                                    full=self.sharding is not None)
             self.step, position = state["step"], Position(**state["position"])
         self.stream = RowStream(self.rows, self.policy.config, config.data.modalities, config.data.prompt,
                                 config.data.labels, config.train.seed, position, config.data.media_cache_mb)
@@ -103,6 +113,21 @@ class Trainer:
         if cache != "none" and any(m in policy.config.frozen for m in policy.config.towers):
             policy.feature_cache = FeatureCache(default_cache_dir() if cache == "default" else cache)
         return policy.train()
+
+    def prepare_models(self) -> None:
+        """Shard the policy when asked (before the optimizer sees its parameters). Subclasses
+        that need a frozen copy of the whole policy (GRPO's reference) make it first."""
+        if distributed_mode(self.config.train.distributed) == "fsdp" and self.world > 1:
+            self.sharding = ShardedPolicy(self.policy)
+
+    def gathered(self):
+        """Whole weights on every process for the block (generation); a no-op unsharded."""
+        return self.sharding.gathered() if self.sharding is not None else nullcontext()
+
+    def full_weights(self) -> dict | None:
+        """A sharded policy's whole state dict on process 0 (every process must call this);
+        None unsharded, where the policy saves its own weights."""
+        return self.sharding.full_weights() if self.sharding is not None else None
 
     def check_rows(self, rows) -> None:
         """Subclasses reject manifests that lack what their targets need."""
@@ -162,16 +187,18 @@ class Trainer:
             loss.backward()
             total += float(loss.detach())
         params = [p for p in self.policy.parameters() if p.requires_grad]
-        if self.world > 1:
+        if self.world > 1 and self.sharding is None:  # FSDP has already averaged its shards
             for p in params:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
                 p.grad /= self.world
+        if self.world > 1:
             loss_tensor = torch.tensor([total], device=self.policy.device)
             dist.all_reduce(loss_tensor)
             total = float(loss_tensor) / self.world
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.train.max_grad_norm))
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.train.max_grad_norm)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor when sharded
         if not (math.isfinite(total) and math.isfinite(grad_norm)):
             self.optimizer.zero_grad(set_to_none=True)
             self.bad_steps += 1
@@ -201,7 +228,8 @@ class Trainer:
         model = Model(self.policy, data.prompt, data.labels, max_new_tokens=self.max_new_tokens())
         mine = self.val_rows[self.rank :: self.world]
         labels = [row.label for row in mine]
-        predictions = [p.answer for p in model.predict_clips([(r.id, r.video, r.audio) for r in mine], modal)]
+        with self.gathered():
+            predictions = [p.answer for p in model.predict_clips([(r.id, r.video, r.audio) for r in mine], modal)]
         self.policy.train()
         if self.world > 1:
             gathered = [None] * self.world
@@ -229,11 +257,14 @@ class Trainer:
                 writer.log(numbers, step=metrics["step"])
 
     def save(self) -> Path | None:
+        """A checkpoint from process 0 (every process takes part in gathering sharded states)."""
+        optimizer = optimizer_state(self.policy, self.optimizer, full=self.sharding is not None)
+        weights = self.full_weights()
         if self.rank != 0:
             return None
         state = {"step": self.step, "position": vars(self.stream.position), "stage": self.stage}
-        return save_checkpoint(self.output / f"checkpoint-{self.step}", self.policy, self.optimizer, self.scheduler,
-                               state)
+        return save_checkpoint(self.output / f"checkpoint-{self.step}", self.policy, optimizer, self.scheduler,
+                               state, weights)
 
     def run(self) -> Path:
         """Train to the last step; returns the final model folder (``output_dir/final``)."""
@@ -261,8 +292,9 @@ class Trainer:
                 if train.save_every and self.step % train.save_every == 0:
                     self.save()
         final = self.output / "final"
+        weights = self.full_weights()
         if self.rank == 0:
-            self.policy.save_pretrained(final)
+            self.policy.save_pretrained(final, weights)
         return final
 
     def status(self, metrics: dict) -> str:

@@ -1,8 +1,10 @@
 """Checkpoints written atomically, and read back for an exact resume.
 
 A checkpoint folder holds the model (``save_pretrained``), the optimizer and scheduler states,
-the RNG states, the data position and the step. It is written under a temporary name and
-renamed into place, so a crash never leaves a half-written checkpoint under the real name.
+the RNG states, the data position and the step. Optimizer states are keyed by parameter name
+(`torch.distributed.checkpoint.state_dict`), so one folder resumes a run sharded or not. It is
+written under a temporary name and renamed into place, so a crash never leaves a half-written
+checkpoint under the real name.
 """
 
 from __future__ import annotations
@@ -19,13 +21,23 @@ import torch
 STATE = "trainer_state.json"
 
 
-def save_checkpoint(directory: Path, policy, optimizer, scheduler, state: dict) -> Path:
+def optimizer_state(policy, optimizer, full: bool) -> dict:
+    """The optimizer's state by parameter name; `full` gathers sharded (FSDP) states onto
+    process 0 (every process must call it then; the others get an empty dict)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(policy, optimizer, options=StateDictOptions(full_state_dict=full, cpu_offload=full))
+
+
+def save_checkpoint(directory: Path, policy, optimizer: dict, scheduler, state: dict, weights: dict | None = None
+                    ) -> Path:
+    """`optimizer`: the dict from `optimizer_state`; `weights`: a sharded policy's full state dict."""
     directory = Path(directory)
     temporary = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
     if temporary.exists():
         shutil.rmtree(temporary)
-    policy.save_pretrained(temporary)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+    policy.save_pretrained(temporary, weights)
+    torch.save({"optimizer": optimizer, "scheduler": scheduler.state_dict(),
                 "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}},
                temporary / "training.pt")
     (temporary / STATE).write_text(json.dumps(state, indent=2) + "\n")
@@ -35,15 +47,18 @@ def save_checkpoint(directory: Path, policy, optimizer, scheduler, state: dict) 
     return directory
 
 
-def load_checkpoint(directory: Path, optimizer, scheduler) -> dict:
-    """Restore optimizer, scheduler and RNG states; return the saved trainer state."""
+def load_checkpoint(directory: Path, policy, optimizer, scheduler, full: bool = False) -> dict:
+    """Restore optimizer, scheduler and RNG states; return the saved trainer state. `full`: the
+    policy is sharded and each process takes its part of the saved states."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
     from r1omni.config import ConfigError
 
     directory = Path(directory)
     if not (directory / STATE).is_file() or not (directory / "training.pt").is_file():
         raise ConfigError(f"{directory}: not a training checkpoint (no {STATE} / training.pt)")
     saved = torch.load(directory / "training.pt", weights_only=False)
-    optimizer.load_state_dict(saved["optimizer"])
+    set_optimizer_state_dict(policy, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=full))
     scheduler.load_state_dict(saved["scheduler"])
     random.setstate(saved["rng"]["python"])
     np.random.set_state(saved["rng"]["numpy"])

@@ -1,8 +1,10 @@
-"""Two CPU processes (gloo, launched by torchrun) equal one process on the same global batch."""
+"""Two CPU processes (gloo, launched by torchrun or accelerate) equal one process on the same
+global batch, with whole models on each (DDP) or sharded ones (FSDP)."""
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,26 +15,91 @@ from r1omni.models import OmniPolicy
 from r1omni.rl.trainer import GRPOTrainer
 from r1omni.sft import SFTTrainer
 
+ROOT = Path(__file__).parents[2]
+EXTRA = {"grpo.beta": 0.04, "grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0, format: 1.0}"}
 
-@pytest.mark.parametrize("kind", ["grpo", "sft"])
-def test_two_processes_match_one(world_dir, tiny_model, tmp_path, kind):
-    extra = {"data.train": world_dir / ("rl.jsonl" if kind == "grpo" else "coldstart.jsonl"), "grpo.beta": 0.04,
-             "grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0, format: 1.0}"}
-    single = load_config(None, overrides(world_dir, tiny_model, tmp_path / "one", **extra), kind=kind)
-    (GRPOTrainer if kind == "grpo" else SFTTrainer)(single).run()
 
-    items = overrides(world_dir, tiny_model, tmp_path / "two", **extra)
-    here = os.path.dirname(__file__)
-    path = os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])
+def _data(world_dir, kind):
+    """Training rows, and validation rows that each process evaluates its share of."""
+    return {"data.train": world_dir / ("rl.jsonl" if kind == "grpo" else "coldstart.jsonl"),
+            "data.val": world_dir / "val.jsonl", "train.eval_every": 2}
+
+
+@pytest.fixture(scope="module")
+def single(world_dir, tiny_model, tmp_path_factory):
+    """The one-process run of each kind, trained once for the tests below."""
+    runs = {}
+
+    def run(kind):
+        if kind not in runs:
+            out = tmp_path_factory.mktemp(f"one-{kind}")
+            items = overrides(world_dir, tiny_model, out, **_data(world_dir, kind), **EXTRA)
+            config = load_config(None, items, kind=kind)
+            (GRPOTrainer if kind == "grpo" else SFTTrainer)(config).run()
+            runs[kind] = OmniPolicy.from_pretrained(out / "final").state_dict()
+        return runs[kind]
+
+    return run
+
+
+def _launch(launcher: list[str], kind: str, items: list[str]) -> subprocess.CompletedProcess:
+    path = os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}  # every process imports the test reward
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-               "-m", "r1omni.cli", kind, *items]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*launcher, "-m", "r1omni.cli", kind, *items], env=env, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
-    one = OmniPolicy.from_pretrained(tmp_path / "one" / "final").state_dict()
-    two = OmniPolicy.from_pretrained(tmp_path / "two" / "final").state_dict()
-    start = OmniPolicy.from_pretrained(tiny_model).state_dict()
-    assert any(not torch.equal(one[k], start[k]) for k in one)  # training moved the weights
+
+def _assert_same(one: dict, folder: Path, start: Path) -> None:
+    two = OmniPolicy.from_pretrained(folder).state_dict()
+    initial = OmniPolicy.from_pretrained(start).state_dict()
+    assert any(not torch.equal(one[k], initial[k]) for k in one)  # training moved the weights
+    assert two.keys() == one.keys()
     for name in one:
         assert torch.allclose(one[name], two[name], atol=1e-5, rtol=1e-4), name
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+
+
+@pytest.mark.parametrize("kind,mode", [("grpo", "ddp"), ("sft", "ddp"), ("grpo", "fsdp"), ("sft", "fsdp")])
+def test_two_processes_match_one(world_dir, tiny_model, tmp_path, single, kind, mode):
+    out = tmp_path / "two"
+    items = overrides(world_dir, tiny_model, out, **{**_data(world_dir, kind), "train.distributed": mode,
+                                                     **EXTRA})
+    done = _launch(TORCHRUN, kind, items)
+    assert f"2 processes, {mode}" in done.stdout + done.stderr
+    _assert_same(single(kind), out / "final", tiny_model)
+    assert "val_uar" in (out / "metrics.jsonl").read_text()
+
+
+def test_accelerate_fsdp_config_shards_and_resumes(world_dir, tiny_model, tmp_path, single):
+    """`accelerate launch --config_file configs/accelerate/fsdp.yaml` selects FSDP; a sharded
+    checkpoint after step 1 resumes to the same weights as the straight run."""
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(ROOT / "configs" / "accelerate" / "fsdp.yaml"), "--num_processes", "2",
+                "--main_process_port", "29534"]
+    out = tmp_path / "two"
+    settings = {**_data(world_dir, "grpo"), **EXTRA}
+    items = overrides(world_dir, tiny_model, out, **{**settings, "train.save_every": 1, "train.max_steps": 1})
+    done = _launch(launcher, "grpo", items)
+    assert "2 processes, fsdp" in done.stdout + done.stderr
+    resumed = overrides(world_dir, tiny_model, out, **{**settings, "train.max_steps": 2})
+    _launch(launcher, "grpo", [*resumed, "--resume", str(out / "checkpoint-1")])
+    _assert_same(single("grpo"), out / "final", tiny_model)
+
+
+def test_distributed_mode_follows_accelerate(monkeypatch):
+    from r1omni.config import ConfigError
+    from r1omni.training.sharding import distributed_mode
+
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
+    assert distributed_mode("auto") == "ddp"
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert distributed_mode("auto") == "fsdp"
+    assert distributed_mode("ddp") == "ddp"  # an explicit setting wins
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(ConfigError, match="DeepSpeed is not supported"):
+        distributed_mode("auto")

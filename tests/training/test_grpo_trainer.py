@@ -33,7 +33,17 @@ def weights(folder):
     return {k: v.clone() for k, v in OmniPolicy.from_pretrained(folder).state_dict().items()}
 
 
-@pytest.mark.parametrize("extra", [{}, {"grpo.preset": "dapo", "grpo.num_iterations": 2}])
+def resumed_moved(checkpoint, start) -> bool:
+    before, after = weights(start), weights(checkpoint)
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+# A reward that differs within groups from the first step, so the weights (and the KL term
+# against the starting policy) change before the checkpoint.
+VOWELS = {"grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0, format: 1.0}"}
+
+
+@pytest.mark.parametrize("extra", [VOWELS, {"grpo.preset": "dapo", "grpo.num_iterations": 2, **VOWELS}])
 def test_resume_continues_exactly(world_dir, tiny_model, tmp_path, extra):
     straight = load_config(None, overrides(world_dir, tiny_model, tmp_path / "a", **{"train.max_steps": 4, **extra}))
     GRPOTrainer(straight).run()
@@ -46,6 +56,7 @@ def test_resume_continues_exactly(world_dir, tiny_model, tmp_path, extra):
     resumed = GRPOTrainer(halves, resume=tmp_path / "b" / "checkpoint-2")
     assert resumed.step == 2
     resumed.run()
+    assert resumed_moved(tmp_path / "b" / "checkpoint-2", tiny_model)
     a, b = weights(tmp_path / "a" / "final"), weights(tmp_path / "b" / "final")
     assert a.keys() == b.keys()
     for name in a:
