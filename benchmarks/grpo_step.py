@@ -5,7 +5,7 @@ Modes, in one process, on the same model, data, rewards and loss:
   (b) r1omni:   cached frozen-tower features and the shared prefix
   (c) TRL:      `trl.GRPOTrainer` on the same LM with text prompts of the same token length (the
                 text-only path; no media)
-Prints seconds per step, the ratios a/b and c/b, peak memory above the start of each mode, and a
+Prints seconds per step, the ratios a/b and c/b, peak memory above the loaded models in each mode, and a
 JSON line. Run: ``python benchmarks/grpo_step.py [--prompts 2] [--steps 2] [--device cuda --bf16]``.
 """
 
@@ -23,7 +23,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from omni_setup import (  # noqa: E402
     PeakRSS,
-    StageClock,
     build_model,
     make_trainer,
     prompt_length,
@@ -36,9 +35,7 @@ from omni_setup import (  # noqa: E402
 def run_omni(mode: str, model: Path, manifest: Path, work: Path, args) -> dict:
     trainer = make_trainer(mode, model, manifest, work, args.prompts, args.G, args.completion)
     extra = {"cache_build_s": trainer.cache_build_s} if mode == "r1omni" else {}
-    trainer.train_step(0)  # warm-up, untimed
-    clock = StageClock(trainer)
-    times, memory = time_steps(trainer, args.steps, warmup=0)
+    times, memory, clock = time_steps(trainer, args.steps, warmup=1, clock=True)
     per_step = {k: round(v / args.steps, 3) for k, v in clock.shares(sum(times)).items()}
     return {"mode": mode, "step_s": statistics.median(times), "steps_s": [round(t, 3) for t in times],
             "peak_mb": round(memory), "stages_s": per_step, **extra}

@@ -145,9 +145,12 @@ def prompt_length(model: Path, manifest: Path) -> int:
 
 
 class PeakRSS:
-    """Peak resident memory above the starting point while the block runs (Linux /proc sampling)."""
+    """Peak resident memory above the starting point while the block runs (Linux /proc sampling).
+    Memory freed earlier is first handed back to the system, so a block that reuses it still
+    counts what it needs."""
 
     def __enter__(self):
+        _release_freed_memory()
         self.start = self.peak = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -168,6 +171,17 @@ class PeakRSS:
         return (self.peak - self.start) / 2**20
 
 
+def _release_freed_memory() -> None:
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed blocks otherwise
+    except (OSError, AttributeError):
+        pass
+
+
 def _rss() -> int:
     try:
         with open("/proc/self/statm") as handle:
@@ -176,17 +190,20 @@ def _rss() -> int:
         return 0
 
 
-def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1) -> tuple[list[float], float]:
-    """Seconds of each timed step (after `warmup` untimed ones) and the peak memory they took."""
-    for step in range(warmup):
-        trainer.train_step(step)
-    times = []
+def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1, clock: bool = False):
+    """Seconds of each timed step (after `warmup` untimed ones), the peak memory above the loaded
+    model that all of them took (the first step allocates the buffers and optimizer states), and
+    a `StageClock` of the timed steps when `clock`."""
+    times, stages = [], None
     with PeakRSS() as memory:
+        for step in range(warmup):
+            trainer.train_step(step)
+        stages = StageClock(trainer) if clock else None
         for step in range(warmup, warmup + steps):
             started = time.perf_counter()
             trainer.train_step(step)
             times.append(time.perf_counter() - started)
-    return times, memory.megabytes
+    return times, memory.megabytes, stages
 
 
 class StageClock:

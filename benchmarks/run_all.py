@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,8 +40,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     settings = QUICK if args.quick else BENCHMARKS
-    collected = {"machine": {"python": platform.python_version(), "processor": platform.processor(),
-                             "system": platform.platform()}, "results": {}}
+    # --only updates its benchmarks in an existing results file and keeps the others
+    collected = json.loads(args.out.read_text()) if args.only and args.out.is_file() else {"results": {}}
+    collected["machine"] = {"python": platform.python_version(), "processor": platform.processor(),
+                            "system": platform.platform(), "cpus": os.cpu_count()}
     for name in args.only or list(BENCHMARKS):
         print(f"=== {name}", flush=True)
         started = time.perf_counter()

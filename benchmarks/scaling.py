@@ -26,7 +26,7 @@ def step_seconds(model: Path, manifest: Path, work: Path, G: int, completion: in
     out = {}
     for mode in ("original", "r1omni"):
         trainer = make_trainer(mode, model, manifest, work, prompts, G, completion)
-        times, _ = time_steps(trainer, steps)
+        times, _, _ = time_steps(trainer, steps)
         out[mode] = statistics.median(times)
     return out
 
