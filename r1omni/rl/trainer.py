@@ -73,19 +73,24 @@ class GRPOTrainer(Trainer):
             base = (train.seed * 1_000_003 + step * 101 + round_) * 4096
             seed = [base + self.rank + self.world * i for i in range(len(examples))]
             self.policy.eval()
-            with self.gathered():
-                out = rollout(self.policy, examples, g.num_generations, g.temperature, g.top_p,
-                              g.max_completion_length, seed, g.reward_weights, g.accuracy_mode)
+            out = rollout(self.policy, examples, g.num_generations, g.temperature, g.top_p, g.max_completion_length,
+                          seed, g.reward_weights, g.accuracy_mode)
             self.policy.train()
             return out
 
+        with self.gathered():
+            return self._fill(sample, prompts)
+
+    def _fill(self, sample, prompts: int) -> Rollout:
+        """The first rollout, or with dynamic sampling (DAPO) only the groups whose rewards
+        differ, sampling more rounds until every process has `prompts` of them."""
+        g = self.config.grpo
         batch = sample(prompts, 0)
         if not g.dynamic_sampling:
             return batch
-        # DAPO: keep only groups whose rewards differ, sample more until the batch is full.
         kept = _keep_groups(batch, ~zero_std_groups(batch.rewards, g.num_generations), g.num_generations)
         for round_ in range(1, MAX_RESAMPLES + 1):
-            if len(kept.examples) >= prompts:
+            if self._everywhere(len(kept.examples) >= prompts):
                 break
             extra = sample(prompts, round_)
             extra = _keep_groups(extra, ~zero_std_groups(extra.rewards, g.num_generations), g.num_generations)
@@ -93,6 +98,15 @@ class GRPOTrainer(Trainer):
         if len(kept.examples) < prompts:  # fill up with zero-variance groups rather than stall
             kept = _concat(kept, batch)
         return _keep_groups(kept, torch.arange(len(kept.examples)) < prompts, g.num_generations)
+
+    def _everywhere(self, condition: bool) -> bool:
+        """Whether `condition` holds on every process: all take the same number of rounds, so
+        their data streams stay in step."""
+        if self.world == 1:
+            return condition
+        flag = torch.tensor([int(condition)], device=self.policy.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag)
 
     def _logprobs(self, model, examples, completions, grad: bool):
         with torch.set_grad_enabled(grad), self.autocast():

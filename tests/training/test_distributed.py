@@ -46,7 +46,7 @@ def _launch(launcher: list[str], kind: str, items: list[str]) -> subprocess.Comp
     path = os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}  # every process imports the test reward
     done = subprocess.run([*launcher, "-m", "r1omni.cli", kind, *items], env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -72,6 +72,16 @@ def test_two_processes_match_one(world_dir, tiny_model, tmp_path, single, kind, 
     assert f"2 processes, {mode}" in done.stdout + done.stderr
     _assert_same(single(kind), out / "final", tiny_model)
     assert "val_uar" in (out / "metrics.jsonl").read_text()
+
+
+def test_dynamic_sampling_keeps_sharded_processes_in_step(world_dir, tiny_model, tmp_path):
+    """DAPO's dynamic sampling under FSDP: processes agree on the number of extra sampling rounds
+    and generate inside one gather per step, so none waits on a collective the other skips."""
+    out = tmp_path / "dapo"
+    items = overrides(world_dir, tiny_model, out, **{"grpo.preset": "dapo", "train.distributed": "fsdp",
+                                                     "train.max_steps": 3, **EXTRA})
+    _launch(TORCHRUN, "grpo", items)
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_accelerate_fsdp_config_shards_and_resumes(world_dir, tiny_model, tmp_path, single):
