@@ -232,10 +232,10 @@ class Trainer:
             predictions = [p.answer for p in model.predict_clips([(r.id, r.video, r.audio) for r in mine], modal)]
         self.policy.train()
         if self.world > 1:
-            gathered = [None] * self.world
-            dist.all_gather_object(gathered, (labels, predictions))
-            labels = [x for part in gathered for x in part[0]]
-            predictions = [x for part in gathered for x in part[1]]
+            parts = [None] * self.world
+            dist.all_gather_object(parts, (labels, predictions))
+            labels = [x for part in parts for x in part[0]]
+            predictions = [x for part in parts for x in part[1]]
         return {"val_uar": uar(labels, predictions), "val_war": war(labels, predictions)}
 
     def max_new_tokens(self) -> int:

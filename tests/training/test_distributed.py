@@ -2,6 +2,7 @@
 global batch, with whole models on each (DDP) or sharded ones (FSDP)."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,14 @@ def _assert_same(one: dict, folder: Path, start: Path) -> None:
         assert torch.allclose(one[name], two[name], atol=1e-5, rtol=1e-4), name
 
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+def _free_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def _torchrun() -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", _free_port()]
 
 
 @pytest.mark.parametrize("kind,mode", [("grpo", "ddp"), ("sft", "ddp"), ("grpo", "fsdp"), ("sft", "fsdp")])
@@ -68,7 +76,7 @@ def test_two_processes_match_one(world_dir, tiny_model, tmp_path, single, kind, 
     out = tmp_path / "two"
     items = overrides(world_dir, tiny_model, out, **{**_data(world_dir, kind), "train.distributed": mode,
                                                      **EXTRA})
-    done = _launch(TORCHRUN, kind, items)
+    done = _launch(_torchrun(), kind, items)
     assert f"2 processes, {mode}" in done.stdout + done.stderr
     _assert_same(single(kind), out / "final", tiny_model)
     assert "val_uar" in (out / "metrics.jsonl").read_text()
@@ -80,7 +88,7 @@ def test_dynamic_sampling_keeps_sharded_processes_in_step(world_dir, tiny_model,
     out = tmp_path / "dapo"
     items = overrides(world_dir, tiny_model, out, **{"grpo.preset": "dapo", "train.distributed": "fsdp",
                                                      "train.max_steps": 3, **EXTRA})
-    _launch(TORCHRUN, "grpo", items)
+    _launch(_torchrun(), "grpo", items)
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
@@ -89,7 +97,7 @@ def test_accelerate_fsdp_config_shards_and_resumes(world_dir, tiny_model, tmp_pa
     checkpoint after step 1 resumes to the same weights as the straight run."""
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                 str(ROOT / "configs" / "accelerate" / "fsdp.yaml"), "--num_processes", "2",
-                "--main_process_port", "29534"]
+                "--main_process_port", _free_port()]
     out = tmp_path / "two"
     settings = {**_data(world_dir, "grpo"), **EXTRA}
     items = overrides(world_dir, tiny_model, out, **{**settings, "train.save_every": 1, "train.max_steps": 1})
