@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the R1-Omni comparison on the synthetic world, from scratch on a CPU",
         description="Synthesizes the world, then trains the nano model through perception pre-training, "
                     "cold-start SFT, label SFT and GRPO, evaluates each on test and ood_test and writes "
-                    "results.json, report.md and plots. About 13 minutes on 2 CPU cores; --quick: under one.",
+                    "results.json, report.md and plots. 13-15 minutes on 2 CPU cores; --quick: under one.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="every stage at a tiny size (a smoke test)")
