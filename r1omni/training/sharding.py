@@ -84,7 +84,7 @@ class ShardedPolicy:
 
     @contextmanager
     def gathered(self):
-        """Every unit whole for the block (generation, evaluation, saving), sharded again after."""
+        """Every unit whole for the block (generation, evaluation), sharded again after."""
         for module, _ in self.units:
             module.set_reshard_after_forward(False, recurse=False)
             module.unshard()

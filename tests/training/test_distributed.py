@@ -48,7 +48,7 @@ def _launch(launcher: list[str], kind: str, items: list[str]) -> subprocess.Comp
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}  # every process imports the test reward
     done = subprocess.run([*launcher, "-m", "r1omni.cli", kind, *items], env=env, capture_output=True, text=True,
                           timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
     return done
 
 
@@ -58,7 +58,8 @@ def _assert_same(one: dict, folder: Path, start: Path) -> None:
     assert any(not torch.equal(one[k], initial[k]) for k in one)  # training moved the weights
     assert two.keys() == one.keys()
     for name in one:
-        assert torch.allclose(one[name], two[name], atol=1e-5, rtol=1e-4), name
+        gap = float((one[name] - two[name]).abs().max())
+        assert torch.allclose(one[name], two[name], atol=1e-5, rtol=1e-4), f"{name}: max difference {gap}"
 
 
 def _free_port() -> str:
