@@ -194,7 +194,7 @@ def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1, clock: bool = 
     """Seconds of each timed step (after `warmup` untimed ones), the peak memory above the loaded
     model that all of them took (the first step allocates the buffers and optimizer states), and
     a `StageClock` of the timed steps when `clock`."""
-    times, stages = [], None
+    times = []
     with PeakRSS() as memory:
         for step in range(warmup):
             trainer.train_step(step)

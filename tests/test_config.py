@@ -47,6 +47,8 @@ def test_presets_sit_under_the_file_and_overrides(manifest):
     (["grpo.preset=ppo"], "grpo.preset must be one of"),
     (["grpo.reward_weights={length: 1}"], "unknown rewards"),
     (["sft.target=essay"], "sft.target"),
+    (["train.distributed=deepspeed"], "train.distributed must be one of auto, ddp, fsdp"),
+    (["data.media_cache_mb=-1"], "data.media_cache_mb must be >= 0"),
     (["trainlr"], "section.key=value"),
 ])
 def test_invalid_configs_are_named(manifest, items, message):
