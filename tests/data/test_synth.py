@@ -159,3 +159,13 @@ def test_both_modalities_beat_either_alone_and_the_world_is_not_separable():
         assert both < 0.97
         # conflict clips: the face alone is misled by the mask, the voice is not
         assert results["face"][split]["conflict_war"] < results["voice"][split]["conflict_war"]
+
+
+def test_a_room_shorter_than_one_sample_is_dry():
+    # An in-domain RT60 is drawn from [0, 0.15] s; one under 1/16000 s gave an impulse response
+    # of no samples, which crashed the world generator (met at world seed 1000).
+    from r1omni.data.synth.voice import apply_channel
+
+    voice = np.sin(np.linspace(0, 200, 16_000)).astype(np.float32) * 0.1
+    out = apply_channel(voice, 1e-5, None, 35.0, np.random.default_rng(0))
+    assert out.shape == voice.shape and np.isfinite(out).all()

@@ -131,8 +131,8 @@ def apply_channel(
 ) -> np.ndarray:
     """Room reverberation, band limits and background noise, then a soft limiter."""
     out = audio.astype(np.float64)
-    if rt60 > 0:
-        length = int(rt60 * rate)
+    length = int(rt60 * rate)
+    if length > 0:  # an RT60 under one sample is a dry room
         decay = np.exp(-6.9 * np.arange(length) / length)  # -60 dB at rt60
         impulse = rng.normal(0, 1, length) * decay
         impulse[0] = 1.0
