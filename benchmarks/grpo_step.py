@@ -35,8 +35,7 @@ from omni_setup import (  # noqa: E402
 def run_omni(mode: str, model: Path, manifest: Path, work: Path, args) -> dict:
     trainer = make_trainer(mode, model, manifest, work, args.prompts, args.G, args.completion)
     extra = {"cache_build_s": trainer.cache_build_s} if mode == "r1omni" else {}
-    times, memory, clock = time_steps(trainer, args.steps, warmup=1, clock=True)
-    per_step = {k: round(v / args.steps, 3) for k, v in clock.shares(sum(times)).items()}
+    times, memory, per_step = time_steps(trainer, args.steps, warmup=1)
     return {"mode": mode, "step_s": statistics.median(times), "steps_s": [round(t, 3) for t in times],
             "peak_mb": round(memory), "stages_s": per_step, **extra}
 

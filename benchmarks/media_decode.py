@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from r1omni.media import fit_square, read_audio, read_frames, segment_midpoints
-from r1omni.media_writer import write_video
+from r1omni.media.encode import write_video
 
 SECONDS, FPS, WIDTH, HEIGHT, NUM_FRAMES, SIZE = 20, 25, 1280, 720, 8, 224
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from r1omni.config import load_config
 from r1omni.data.manifest import ClipRow, write_manifest
-from r1omni.media_writer import write_video
+from r1omni.media.encode import write_video
+from r1omni.models import composed
 from r1omni.models.cache import fill_cache
-from r1omni.models.presets import composed
 from r1omni.models.shared_prefix import Completion
 from r1omni.models.tokenizer import train_nano_tokenizer
 from r1omni.rl.rollout import Rollout, score_groups
 from r1omni.rl.trainer import GRPOTrainer
+from r1omni.train.config import load_config
 
 # R1-Omni's proportions: 8 frames x 49 tokens (SigLIP 224/16 -> 14x14 pooled to 7x7), Whisper's
 # 1,500 frames pooled by 3 -> 500 audio tokens, ~60 text tokens; 128-token completions.
@@ -89,13 +89,14 @@ def step_config(model: Path, manifest: Path, out: Path, prompts: int, G: int, co
 class OriginalSchemeTrainer(GRPOTrainer):
     """R1-Omni's published step on r1omni's trainer: no feature cache, no shared prefix."""
 
-    def _rollout(self, step: int) -> Rollout:
+    def rollout(self, step: int, timer) -> Rollout:
         g = self.config.grpo
-        examples = self.stream.next_examples(self.config.train.batch_size // g.num_generations)
+        with timer("read"):
+            examples = self.stream.next_examples(self.config.train.batch_size // g.num_generations)
         torch.manual_seed(step)
         groups = []
         self.policy.eval()
-        with torch.no_grad():
+        with torch.no_grad(), timer("generate"):
             for example in examples:
                 prompt = self.policy.prompt(example.messages, example.media)  # towers run once per prompt
                 # generate() expands the prompt G times before prefilling it, as the original does.
@@ -106,7 +107,8 @@ class OriginalSchemeTrainer(GRPOTrainer):
                     pad_token_id=self.policy.tokenizer.pad_token_id)
                 groups.append([Completion(row.tolist(), self.policy.tokenizer.decode(row), False) for row in ids])
         self.policy.train()
-        return score_groups(self.policy, examples, groups, g.reward_weights, g.accuracy_mode)
+        with timer("reward"):
+            return score_groups(self.policy, examples, groups, self.reward, g.accuracy_mode)
 
     def _logprobs(self, model, examples, completions, grad: bool):
         G = len(completions) // len(examples)
@@ -137,10 +139,10 @@ def prompt_length(model: Path, manifest: Path) -> int:
     """Tokens of the first clip's prompt (media and text) for `model`."""
     from r1omni.data import read_manifest
     from r1omni.models import OmniPolicy
-    from r1omni.training.data import make_example
+    from r1omni.train.examples import make_example
 
     policy = OmniPolicy.from_pretrained(model, device="cpu")
-    example = make_example(read_manifest(manifest)[0], policy.config, ("video", "audio"))
+    example = make_example(read_manifest(manifest)[0], policy, ("video", "audio"))
     return len(policy.prompt(example.messages, example.media).ids)
 
 
@@ -190,70 +192,24 @@ def _rss() -> int:
         return 0
 
 
-def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1, clock: bool = False):
+def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1):
     """Seconds of each timed step (after `warmup` untimed ones), the peak memory above the loaded
     model that all of them took (the first step allocates the buffers and optimizer states), and
-    a `StageClock` of the timed steps when `clock`."""
-    times = []
+    the mean seconds per step of each stage the trainer times (``time_<stage>`` metrics: read,
+    generate, reward, advantages, old/ref log-probs, update)."""
+    times, stages = [], {}
     with PeakRSS() as memory:
         for step in range(warmup):
             trainer.train_step(step)
-        stages = StageClock(trainer) if clock else None
         for step in range(warmup, warmup + steps):
             started = time.perf_counter()
-            trainer.train_step(step)
+            metrics = trainer.train_step(step)
             times.append(time.perf_counter() - started)
-    return times, memory.megabytes, stages
-
-
-class StageClock:
-    """Where a trainer's step spends its seconds: wraps the step's stages with timers.
-
-    ``decode``: reading clips (inside ``rollout``); ``rollout``: prompts and generation;
-    ``logprobs_no_grad``: reference (and old) log-probs; ``update``: the policy's forward and
-    backward passes (including its log-probs) and the optimizer step.
-    """
-
-    def __init__(self, trainer: GRPOTrainer):
-        self.seconds: dict[str, float] = {}
-        self._wrap(trainer.stream, "next_examples", "decode")
-        self._wrap(trainer, "_rollout", "rollout")
-        self._wrap(trainer, "update", "update")
-        original = trainer._logprobs
-
-        def logprobs(model, examples, completions, grad):
-            if grad:  # inside update: counted there
-                return original(model, examples, completions, grad)
-            started = time.perf_counter()
-            try:
-                return original(model, examples, completions, grad)
-            finally:
-                self._add("logprobs_no_grad", time.perf_counter() - started)
-
-        trainer._logprobs = logprobs
-
-    def _add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    def _wrap(self, owner, method: str, name: str) -> None:
-        original = getattr(owner, method)
-
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self._add(name, time.perf_counter() - started)
-
-        setattr(owner, method, timed)
-
-    def shares(self, total: float) -> dict[str, float]:
-        """Seconds per stage, generation = rollout minus decoding, and what is left over."""
-        out = dict(self.seconds)
-        out["generation"] = out.get("rollout", 0.0) - out.get("decode", 0.0)
-        out["other"] = total - out.get("rollout", 0.0) - out.get("logprobs_no_grad", 0.0) - out.get("update", 0.0)
-        out.pop("rollout", None)
-        return {k: round(v, 3) for k, v in out.items()}
+            for key, value in metrics.items():
+                if key.startswith("time_"):
+                    stages[key[5:]] = stages.get(key[5:], 0.0) + value / steps
+    stages["other"] = sum(times) / steps - sum(stages.values())
+    return times, memory.megabytes, {k: round(v, 3) for k, v in stages.items()}
 
 
 def workdir() -> Path:

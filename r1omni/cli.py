@@ -63,9 +63,9 @@ def _cache_build(args: argparse.Namespace) -> None:
 
     rows = read_manifest(args.manifest)
     policy = OmniPolicy.from_pretrained(args.model).eval()
-    frozen = [m for m in policy.towers if m in policy.config.frozen]
+    frozen = list(policy.frozen_encoders())
     if not frozen:
-        print(f"{args.model}: no frozen tower, so nothing to cache (trainable towers run every step)")
+        print(f"{args.model}: no frozen encoder, so nothing to cache (trainable encoders run every step)")
         return
     cache = FeatureCache(args.cache or default_cache_dir())
     with Progress() as bar:
@@ -78,23 +78,15 @@ def _cache_build(args: argparse.Namespace) -> None:
 
 
 def _model_init(args: argparse.Namespace) -> None:
-    from r1omni.models import nano, r1omni_05b
-    from r1omni.models.presets import R1OMNI_05B
+    from r1omni.models import PRESETS, build_preset
 
-    if args.preset == "nano":
-        policy = nano(vocab_size=args.vocab_size)
-    elif args.preset == "r1omni-0.5b":
-        policy = r1omni_05b(args.lm or R1OMNI_05B["lm"], args.vision or R1OMNI_05B["vision"],
-                            args.audio or R1OMNI_05B["audio"])
-    else:
-        from transformers import AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
+    corpus = None
+    if PRESETS[args.preset].trains_tokenizer:
+        from r1omni.data.synth.corpus import world_texts
 
-        from r1omni.models import from_thinker
-
-        if not args.thinker:
-            raise R1OmniError("--preset qwen2.5-omni needs --thinker (a Qwen2.5-Omni checkpoint path or name)")
-        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(args.thinker)
-        policy = from_thinker(thinker, AutoTokenizer.from_pretrained(args.thinker))
+        corpus = world_texts()
+    policy = build_preset(args.preset, corpus, vocab_size=args.vocab_size, lm=args.lm, vision=args.vision,
+                          audio=args.audio, thinker=args.thinker)
     policy.save_pretrained(args.out)
     trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
     total = sum(p.numel() for p in policy.parameters())
@@ -102,11 +94,11 @@ def _model_init(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from r1omni.config import load_config
+    from r1omni.train.config import load_config
 
     config = load_config(args.config, args.overrides, kind=args.command)
     if args.command == "sft":
-        from r1omni.sft import run_sft as run
+        from r1omni.train.sft import run_sft as run
     else:
         from r1omni.rl.trainer import run_grpo as run
     final = run(config, resume=args.resume)
@@ -120,6 +112,7 @@ def _predict(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
     from r1omni.predict import load_model, media_paths
+    from r1omni.prompts import MODAL_SETTINGS
 
     paths = media_paths(args.paths)
     if not paths:
@@ -129,11 +122,12 @@ def _predict(args: argparse.Namespace) -> None:
     with Progress(transient=True) as bar:
         task = bar.add_task("predicting", total=len(paths))
         for start in range(0, len(paths), args.batch_size):
-            results += model.predict_paths(paths[start : start + args.batch_size], args.modal, args.batch_size)
+            results += model.predict_paths(paths[start : start + args.batch_size], MODAL_SETTINGS[args.modal],
+                                           args.batch_size)
             bar.update(task, completed=len(results))
     for r in results:
         if r.error:
-            print(f"{r.path}: ERROR {r.error}")
+            print(f"{r.id}: ERROR {r.error}")
         else:
             if r.answer:
                 shown = r.answer
@@ -141,7 +135,7 @@ def _predict(args: argparse.Namespace) -> None:
                 shown = f"{r.raw_answer!r} (out of vocabulary)"
             else:
                 shown = "(no answer)"
-            print(f"{r.path}: {shown}\n  reasoning: {r.reasoning or '(none)'}")
+            print(f"{r.id}: {shown}\n  reasoning: {r.reasoning or '(none)'}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         if args.out.suffix.lower() == ".csv":
@@ -160,13 +154,14 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from r1omni.evaluate import evaluate_predictions, scores_table
+    from r1omni.eval.predictions import score_predictions_file
+    from r1omni.eval.reports import scores_table
 
     console = Console()
     if args.predictions:
         if args.manifest or args.model:
             raise R1OmniError("give either --predictions, or --manifest with --model")
-        scores = evaluate_predictions(args.predictions, args.out)
+        scores = score_predictions_file(args.predictions, args.out)
         console.print(scores_table(scores, title=f"evaluation of {args.predictions}"))
         if args.out:
             console.print(f"wrote {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'confusion_matrix.png'}")
@@ -176,18 +171,18 @@ def _eval(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
     from r1omni.data import read_manifest
-    from r1omni.eval_model import evaluate_model
+    from r1omni.eval.run import evaluate_model
     from r1omni.predict import load_model
 
     rows = read_manifest(args.manifest)
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
-    modes = ("video_audio", "video", "audio") if args.ablate else (args.modal,)
+    settings = ("video_audio", "video", "audio") if args.ablate else (args.modal,)
     with Progress(transient=True) as bar:
-        tasks = {m: bar.add_task(f"eval {m}", total=len(rows)) for m in modes}
-        results = evaluate_model(model, rows, args.out, modes, args.batch_size,
-                                 progress=lambda mode, done, total: bar.update(tasks[mode], completed=done))
-    for mode, scores in results.items():
-        console.print(scores_table(scores, title=f"{args.manifest} ({mode})"))
+        tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
+        results = evaluate_model(model, rows, args.out, settings, args.batch_size,
+                                 progress=lambda setting, done, total: bar.update(tasks[setting], completed=done))
+    for setting, scores in results.items():
+        console.print(scores_table(scores, title=f"{args.manifest} ({setting})"))
     if args.out:
         console.print(f"wrote metrics.json, predictions, report.md and plots to {args.out}")
 
@@ -213,6 +208,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from r1omni.prompts import MODAL_SETTINGS
+
     parser = argparse.ArgumentParser(
         prog="r1omni",
         description="Explainable emotion recognition from video and audio (R1-Omni recipe).",
@@ -268,9 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="build and save a model to train")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
     init = model_commands.add_parser("init", help="build a preset and save it (nano needs nothing downloaded)")
-    init.add_argument("--preset", required=True, choices=["nano", "r1omni-0.5b", "qwen2.5-omni"])
+    init.add_argument("--preset", required=True,
+                      help="nano (nothing downloaded), r1omni-0.5b or qwen2.5-omni (r1omni.models.PRESETS)")
     init.add_argument("--out", required=True, type=Path, help="folder to save the model in")
-    init.add_argument("--vocab-size", type=int, default=4096, help="nano: tokenizer size (default 4096)")
+    init.add_argument("--vocab-size", type=int, help="nano: tokenizer size (default 4096)")
     init.add_argument("--lm", help="r1omni-0.5b: causal LM path or name (default Qwen/Qwen2.5-0.5B-Instruct)")
     init.add_argument("--vision", help="r1omni-0.5b: vision model (default google/siglip-base-patch16-224)")
     init.add_argument("--audio", help="r1omni-0.5b: Whisper model (default openai/whisper-large-v3)")
@@ -290,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="emotion and reasoning for video/audio files or folders")
     predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")
     predict.add_argument("--model", required=True, type=Path, help="a saved r1omni model folder")
-    predict.add_argument("--modal", default="video_audio", choices=["video_audio", "video", "audio"],
-                         help="which modalities the model sees (default both)")
+    predict.add_argument("--modal", default="video_audio", choices=list(MODAL_SETTINGS),
+                         help="which modalities the model sees (default both; R1-Omni's flag)")
     predict.add_argument("--out", type=Path, help="write predictions to FILE.jsonl or FILE.csv")
     predict.add_argument("--prompt", default="r1omni", help="prompt preset (r1omni or options)")
     predict.add_argument("--labels", help="label vocabulary for answers, e.g. dfew (default: any known emotion)")
@@ -307,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--predictions", type=Path, help="score an existing predictions JSONL")
     evaluate.add_argument("--manifest", type=Path, help="predict every row of this manifest with --model")
     evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder")
-    evaluate.add_argument("--modal", default="video_audio", choices=["video_audio", "video", "audio"])
+    evaluate.add_argument("--modal", default="video_audio", choices=list(MODAL_SETTINGS))
     evaluate.add_argument("--ablate", action="store_true", help="video+audio, video only and audio only side by side")
     evaluate.add_argument("--prompt", default="r1omni", help="prompt preset (r1omni or options)")
     evaluate.add_argument("--labels", help="answer vocabulary, e.g. dfew (default: the manifest's dataset)")

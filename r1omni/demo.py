@@ -89,7 +89,7 @@ def peak_memory_mb() -> float:
 
 def stage_config(stage: Stage, plan: DemoPlan, out: Path, world: Path, seed: int):
     """The run config of one stage, as `r1omni sft` / `r1omni grpo` would load it."""
-    from r1omni.config import load_config
+    from r1omni.train.config import load_config
 
     start = out / "init" if stage.start == "init" else out / stage.start / "final"
     overrides = [f"model.path={start}", f"data.train={world / f'{stage.split}.jsonl'}",
@@ -115,9 +115,10 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     """Synthesize the world, train the four stages, evaluate each on both test sets and write
     results.json, report.md and the plots under `out`."""
     from r1omni.data.synth import WorldConfig, write_world
+    from r1omni.data.synth.corpus import world_texts
     from r1omni.models import nano
     from r1omni.rl.trainer import GRPOTrainer
-    from r1omni.sft import SFTTrainer
+    from r1omni.train.sft import SFTTrainer
 
     plan = PLANS["quick" if quick else "default"]
     out = Path(out)
@@ -137,7 +138,7 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     import torch
 
     torch.manual_seed(seed)
-    nano().save_pretrained(out / "init")
+    nano(world_texts()).save_pretrained(out / "init")
     seconds["init"] = time.perf_counter() - clock
 
     results: dict[str, dict] = {}
@@ -148,7 +149,7 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
         (SFTTrainer if stage.kind == "sft" else GRPOTrainer)(config).run()
         train_seconds = time.perf_counter() - clock
         clock = time.perf_counter()
-        results[stage.name] = evaluate_stage(out / stage.name, world, plan)
+        results[stage.name] = score_stage(out / stage.name, world, plan)
         results[stage.name].update(train_seconds=round(train_seconds, 1),
                                    eval_seconds=round(time.perf_counter() - clock, 1))
         seconds[stage.name] = train_seconds + results[stage.name]["eval_seconds"]
@@ -159,10 +160,10 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     return result
 
 
-def evaluate_stage(stage_dir: Path, world: Path, plan: DemoPlan) -> dict:
+def score_stage(stage_dir: Path, world: Path, plan: DemoPlan) -> dict:
     """UAR, WAR, format rate and cue faithfulness of a stage's final model on both test sets."""
     from r1omni.data import read_manifest
-    from r1omni.eval_model import evaluate_model
+    from r1omni.eval.run import evaluate_model
     from r1omni.predict import load_model
 
     model = load_model(stage_dir / "final", labels="dfew", max_new_tokens=plan.max_completion_length)

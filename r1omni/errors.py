@@ -9,6 +9,10 @@ class R1OmniError(Exception):
     """Base class for every error caused by the user's input rather than by r1omni."""
 
 
+class ConfigError(R1OmniError):
+    """A configuration (training run, model, preset) that cannot be built or run."""
+
+
 class LabelError(R1OmniError, ValueError):
     """A label that is not in the vocabulary it is checked against."""
 

@@ -1,7 +1,9 @@
-"""Run a trained model on clips: reasoning, answer and raw completion per clip.
+"""Run a policy on clips: reasoning, answer and raw completion per clip, in one schema.
 
 ``load_model(DIR).predict("clip.mp4")`` in Python, ``r1omni predict PATH... --model DIR`` on the
-command line. Files that cannot be read are reported with their error; the others go on.
+command line; `r1omni eval` and validation during training predict through the same `Predictor`
+and write the same `Prediction` rows. Clips that cannot be read are reported with their error;
+the others go on.
 """
 
 from __future__ import annotations
@@ -12,28 +14,30 @@ from pathlib import Path
 
 import torch
 
-from r1omni.data.scan import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS
+from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
-from r1omni.media import IMAGE_EXTENSIONS
-from r1omni.models import OmniPolicy, load_clip
-from r1omni.prompts import build_messages, extract_answer, extract_think
-
-MODES = {"video_audio": ("video", "audio"), "video": ("video",), "audio": ("audio",)}
+from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
+from r1omni.models import OmniPolicy
+from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think
 
 
 @dataclass
 class Prediction:
-    path: str
+    """One clip's prediction: what `r1omni predict` and `r1omni eval` write, a JSON line each."""
+
+    id: str  # the clip's manifest id, or its path for files given directly
     answer: str | None  # canonical label, or None when the answer is missing or out of vocabulary
     raw_answer: str | None  # the text inside <answer>, as written
     reasoning: str | None  # the text inside <think>
     completion: str
     out_of_vocabulary: bool
-    error: str | None = None
+    error: str | None = None  # why the clip could not be read (then everything else is empty)
+    label: str | None = None  # the true label, when the clip came from a manifest
+    cues: dict | None = None  # the clip's true cues (synthetic world), for faithfulness
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k not in ("label", "cues") or v is not None}
 
 
 def media_paths(inputs: Iterable[str | Path]) -> list[Path]:
@@ -49,8 +53,8 @@ def media_paths(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-class Model:
-    """A trained policy ready to predict; see `load_model`."""
+class Predictor:
+    """A policy ready to predict; see `load_model`."""
 
     def __init__(self, policy: OmniPolicy, prompt: str = "r1omni", labels: str | None = None,
                  max_new_tokens: int = 256):
@@ -63,27 +67,27 @@ class Model:
     def _messages(self, modalities) -> list[dict]:
         return build_messages(self.prompt, modalities, labels=self.vocab if self.prompt == "options" else None)
 
-    def _result(self, path: str, text: str) -> Prediction:
+    def _result(self, name: str, text: str) -> Prediction:
         raw = extract_answer(text)
         answer = extract_answer(text, lenient=True, vocab=self.vocab)
-        return Prediction(str(path), answer, raw, extract_think(text), text, raw is not None and answer is None)
+        return Prediction(str(name), answer, raw, extract_think(text), text, raw is not None and answer is None)
 
     @torch.no_grad()
-    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modal: str = "video_audio",
+    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modalities=MODALITIES,
                       batch_size: int = 8, seed: int = 0, temperature: float = 0.0) -> Iterator[Prediction]:
-        """Predictions for (name, video path, audio path) triples, in order; a clip that cannot
-        be decoded yields a Prediction with `error` set."""
-        if modal not in MODES:
-            raise R1OmniError(f"modal must be one of {', '.join(MODES)}, got {modal!r}")
+        """Predictions for (name, video path, audio path) triples, in order, showing the model
+        `modalities`; a clip that cannot be decoded yields a Prediction with `error` set."""
+        modalities = tuple(modalities)
+        if not modalities or not set(modalities) <= set(MODALITIES):
+            raise R1OmniError(f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}")
         for start in range(0, len(items), batch_size):
             prompts, names, failed = [], [], {}
             for name, video, audio in items[start : start + batch_size]:
                 try:
-                    media = load_clip(video, audio, self.policy.config, MODES[modal])
-                    present = [m for m in MODES[modal] if media.get(m) is not None]
-                    if not present:
-                        raise R1OmniError(f"{name}: has no {' or '.join(MODES[modal])} stream the model can use")
-                    prompts.append(self.policy.prompt(self._messages(present), media))
+                    media = self.policy.read_clip(video, audio, modalities)
+                    if not media.present():
+                        raise R1OmniError(f"{name}: has no {' or '.join(modalities)} stream the model can use")
+                    prompts.append(self.policy.prompt(self._messages(media.present()), media))
                     names.append(name)
                 except R1OmniError as err:
                     failed[name] = str(err)
@@ -96,14 +100,21 @@ class Model:
                 else:
                     yield self._result(name, texts[name])
 
-    def predict(self, path: str | Path, modal: str = "video_audio") -> Prediction:
+    def predict_rows(self, rows: list[ClipRow], modalities=MODALITIES, batch_size: int = 8) -> Iterator[Prediction]:
+        """Predictions for manifest rows, carrying each row's label and cues."""
+        items = [(r.id, r.video, r.audio) for r in rows]
+        for row, prediction in zip(rows, self.predict_clips(items, modalities, batch_size)):
+            prediction.label, prediction.cues = row.label, row.cues
+            yield prediction
+
+    def predict(self, path: str | Path, modalities=MODALITIES) -> Prediction:
         """One file: a video (frames and soundtrack), an audio file, or a still image."""
-        (result,) = self.predict_paths([path], modal)
+        (result,) = self.predict_paths([path], modalities)
         if result.error:
             raise R1OmniError(result.error)
         return result
 
-    def predict_paths(self, paths: Iterable[str | Path], modal: str = "video_audio", batch_size: int = 8
+    def predict_paths(self, paths: Iterable[str | Path], modalities=MODALITIES, batch_size: int = 8
                       ) -> list[Prediction]:
         items = []
         for path in media_paths(paths):
@@ -112,9 +123,9 @@ class Model:
             video = None if suffix in AUDIO_EXTENSIONS else str(path)
             audio = None if suffix in IMAGE_EXTENSIONS else str(path)
             items.append((str(path), video, audio))
-        return list(self.predict_clips(items, modal, batch_size))
+        return list(self.predict_clips(items, modalities, batch_size))
 
 
-def load_model(directory: str | Path, prompt: str = "r1omni", labels: str | None = None, **settings) -> Model:
+def load_model(directory: str | Path, prompt: str = "r1omni", labels: str | None = None, **settings) -> Predictor:
     """A saved r1omni model ready to predict: ``load_model(DIR).predict("clip.mp4")``."""
-    return Model(OmniPolicy.from_pretrained(directory), prompt, labels, **settings)
+    return Predictor(OmniPolicy.from_pretrained(directory), prompt, labels, **settings)

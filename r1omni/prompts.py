@@ -11,7 +11,9 @@ from r1omni.labels import ALL_LABELS, emotions_named
 VIDEO_PLACEHOLDER = "<video>"
 AUDIO_PLACEHOLDER = "<audio>"
 MODALITIES = ("video", "audio")
-_PLACEHOLDER = {"video": VIDEO_PLACEHOLDER, "audio": AUDIO_PLACEHOLDER}
+PLACEHOLDERS = {"video": VIDEO_PLACEHOLDER, "audio": AUDIO_PLACEHOLDER}
+# The `--modal` settings of R1-Omni's inference script, as the modalities each one shows the model.
+MODAL_SETTINGS = {"video_audio": ("video", "audio"), "video": ("video",), "audio": ("audio",)}
 
 FORMAT_INSTRUCTION = (
     "Output the thinking process in <think> </think> and final emotion in <answer> </answer> tags."
@@ -58,14 +60,14 @@ def build_messages(
         raise ValueError(f"unknown prompt preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     chosen = PRESETS[preset]
     present = list(dict.fromkeys(modalities))
-    unknown = [m for m in present if m not in _PLACEHOLDER]
+    unknown = [m for m in present if m not in PLACEHOLDERS]
     if unknown or not present:
         raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {present}")
     if chosen.needs_labels and not labels:
         raise ValueError(f"prompt preset {preset!r} lists the allowed labels: pass labels=")
     question = chosen.question.format(labels=", ".join(labels or ()))
     # Keep the order video, audio whatever order the caller gave.
-    header = "\n".join(_PLACEHOLDER[m] for m in MODALITIES if m in present)
+    header = "\n".join(PLACEHOLDERS[m] for m in MODALITIES if m in present)
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": f"{header}\n{question}"})
     return messages

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from r1omni.errors import ConfigError
 from r1omni.labels import lookup
 from r1omni.prompts import extract_answer
 
@@ -105,3 +106,31 @@ def weighted_sum(reward_fns: Sequence[RewardFn], weights: Sequence[float] | None
 
     combined.__name__ = "+".join(getattr(f, "__name__", "reward") for f in reward_fns)
     return combined
+
+
+BUILTIN = ("accuracy", "format")
+
+
+def import_reward(name: str) -> RewardFn:
+    """``package.module:function`` -> the function."""
+    import importlib
+
+    module, sep, attribute = name.partition(":")
+    if not sep or not module or not attribute:
+        raise ConfigError(f"unknown reward {name!r}; use {', '.join(BUILTIN)} or module:function")
+    try:
+        function = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"reward {name!r}: cannot import ({err}); use {', '.join(BUILTIN)} or module:function") \
+            from None
+    if not callable(function):
+        raise ConfigError(f"reward {name!r} is not a function")
+    return function
+
+
+def reward_function(weights: dict[str, float], accuracy_mode: str = "canonical") -> RewardFn:
+    """The weighted sum of the named rewards: ``accuracy``, ``format``, or ``module:function``
+    for any function with TRL's reward signature (imported here, so a bad name fails early)."""
+    builtin = {"accuracy": lambda c, solution, **k: accuracy_reward(c, solution, mode=accuracy_mode),
+               "format": lambda c, **k: format_reward(c)}
+    return weighted_sum([builtin.get(name) or import_reward(name) for name in weights], list(weights.values()))

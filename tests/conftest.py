@@ -1,10 +1,26 @@
 """Shared fixtures: small media files written with PyAV whose content is known exactly."""
 
+import os
+from pathlib import Path
+
 import pytest
 
-from r1omni.media_writer import write_audio, write_video
+from r1omni.media.encode import write_audio, write_video
 
 from media_helpers import FPS, SAMPLE_RATE, TONE_HZ, index_frame, tone
+
+# Real corpora the repository does not ship (Emo-DB: http://emodb.bilderbar.info, 535 wav files in
+# emodb/wav/). R1OMNI_DATA names their folder; .ci/run sets it and fails when a corpus is missing.
+DATA = Path(os.environ.get("R1OMNI_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared_data(name: str) -> Path:
+    """The folder of corpus `name` under $R1OMNI_DATA; the test skips, saying how to get it, without it."""
+    folder = DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"{name} not found at {folder}: set R1OMNI_DATA to the folder that holds {name}/ "
+                    "(see README, 'Real datasets')")
+    return folder
 
 
 @pytest.fixture
@@ -26,3 +42,25 @@ def make_audio(tmp_path):
         return write_audio(tmp_path / name, tone(seconds, hz, rate), rate)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory):
+    """A tiny synthetic world on disk: 12 cold-start, 12 rl and 4 val clips."""
+    from r1omni.data.synth import WorldConfig, write_world
+
+    out = tmp_path_factory.mktemp("world")
+    write_world(WorldConfig(seed=3, sizes={"coldstart": 12, "rl": 12, "val": 4}), out,
+                splits=("coldstart", "rl", "val"), workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny nano model, saved (its trainable towers make every training path run)."""
+    import torch
+
+    from r1omni.models import ComposedPolicy
+
+    torch.manual_seed(0)
+    return ComposedPolicy.tiny_variants()["nano"]().save_pretrained(tmp_path_factory.mktemp("model") / "nano")

@@ -17,6 +17,7 @@ def demo_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_results_cover_every_stage_and_test_set(demo_dir):
     results = json.loads((demo_dir / "results.json").read_text())
     assert list(results) == [s.name for s in STAGES]
@@ -27,6 +28,7 @@ def test_results_cover_every_stage_and_test_set(demo_dir):
         assert stage["train_seconds"] > 0 and stage["eval_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_report_has_table_plot_samples_and_times(demo_dir):
     report = (demo_dir / "report.md").read_text()
     for text in ("| stage | paper's row | ID UAR", "R1-Omni", "MAFW-DFEW-SFT", "EMER-SFT", "grpo_rewards.png",
@@ -39,6 +41,7 @@ def test_report_has_table_plot_samples_and_times(demo_dir):
     assert [m["step"] for m in metrics] == [1, 2, 3]  # a fresh log, not appended to an old one
 
 
+@pytest.mark.slow
 def test_final_model_predicts_a_synthesized_clip(demo_dir, tmp_path, capsys):
     world = tmp_path / "world"
     assert main(["data", "synth", "--out", str(world), "--sizes", "pretrain=0", "coldstart=0", "rl=0", "val=0",

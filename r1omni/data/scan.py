@@ -10,10 +10,7 @@ from pathlib import Path
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import ManifestError
 from r1omni.labels import lookup
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".flv", ".webm", ".mpg", ".mpeg", ".m4v"})
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac", ".opus"})
-MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
+from r1omni.media import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 @dataclass

@@ -1,12 +1,13 @@
-"""Omni policy models: the `OmniPolicy` interface, its backends, towers and the feature cache."""
+"""Omni policy models: the `OmniPolicy` interface (`base`), its backends, towers, the feature cache
+and the preset registry."""
 
+from r1omni.models.base import BACKENDS, ClipMedia, OmniPolicy, PolicyConfig, register_backend
 from r1omni.models.cache import FeatureCache
-from r1omni.models.inputs import load_clip
-from r1omni.models.policy import ClipMedia, OmniPolicy, PolicyConfig
-from r1omni.models.presets import R1OMNI_05B, composed, nano, r1omni_05b
+from r1omni.models.composed import ComposedPolicy, composed, nano
+from r1omni.models.presets import PRESETS, R1OMNI_05B, build_preset, r1omni_05b
 from r1omni.models.qwen_omni import QwenOmniPolicy, from_thinker
 from r1omni.models.shared_prefix import Completion, Prompt
-from r1omni.models.towers import ConfigError
 
-__all__ = ["R1OMNI_05B", "ClipMedia", "Completion", "ConfigError", "FeatureCache", "OmniPolicy", "PolicyConfig",
-           "Prompt", "QwenOmniPolicy", "composed", "from_thinker", "load_clip", "nano", "r1omni_05b"]
+__all__ = ["BACKENDS", "PRESETS", "R1OMNI_05B", "ClipMedia", "Completion", "ComposedPolicy", "FeatureCache",
+           "OmniPolicy", "PolicyConfig", "Prompt", "QwenOmniPolicy", "build_preset", "composed", "from_thinker",
+           "nano", "r1omni_05b", "register_backend"]

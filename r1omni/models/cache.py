@@ -78,23 +78,18 @@ class FeatureCache:
 
 
 def fill_cache(policy, rows, cache: FeatureCache, progress=None) -> list[tuple[str, str]]:
-    """Compute the frozen towers' features of every row into `cache`; returns (id, error) for
-    the rows that failed, which do not stop the others. `progress(done, total)` after each."""
-    import torch
-
+    """Compute the frozen encoders' features of every row into `cache` (an `OmniPolicy`'s, which
+    keeps using it); returns (id, error) for the rows that failed, which do not stop the others.
+    `progress(done, total)` after each."""
     from r1omni.errors import R1OmniError
-    from r1omni.models.inputs import load_clip
 
-    frozen = [m for m in policy.towers if m in policy.config.frozen]
+    frozen = list(policy.frozen_encoders())
     policy.feature_cache = cache
     failures = []
     for done, row in enumerate(rows, 1):
         try:
-            media = load_clip(row.video, row.audio, policy.config, modalities=frozen)
             with torch.no_grad():
-                for modality in frozen:
-                    if media.get(modality) is not None:
-                        policy.tower_features(modality, media)
+                policy.encode(policy.read_clip(row.video, row.audio, modalities=frozen))
         except R1OmniError as err:
             failures.append((row.id, str(err)))
         if progress is not None:

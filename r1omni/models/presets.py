@@ -1,21 +1,19 @@
-"""Ready-made policies: the CPU-sized `nano` preset, and composed models such as `r1omni-0.5b`."""
+"""Named ready-made policies, one registry for `r1omni model init --preset NAME` and `model.preset`
+in a training config."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from r1omni.models.policy import OmniPolicy, PolicyConfig
-from r1omni.models.tokenizer import add_chat_tokens, train_nano_tokenizer
-from r1omni.models.towers import ConfigError, HFVisionTower, WhisperAudioTower
-
-NANO_LM = dict(model_type="qwen2", hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-               tie_word_embeddings=True, rope_theta=10000.0)
+from r1omni.errors import ConfigError
+from r1omni.models.base import OmniPolicy
+from r1omni.models.composed import composed, nano
+from r1omni.models.qwen_omni import from_thinker
 
 # The paper's shapes (HumanOmni-0.5B): Qwen2.5-0.5B-Instruct, SigLIP base patch16 224 with
 # features from layer -2 pooled 14x14 -> 7x7 (49 tokens a frame), Whisper-large-v3's encoder
-# pooled by 3 (500 tokens), 8 frames. Build with `composed(R1OMNI_05B)` where the weights exist
-# locally or a hub is reachable.
+# pooled by 3 (500 tokens), 8 frames. Built where the weights exist locally or a hub is reachable.
 R1OMNI_05B = {
     "lm": "Qwen/Qwen2.5-0.5B-Instruct",
     "vision": "google/siglip-base-patch16-224",
@@ -32,77 +30,47 @@ def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
     return composed(lm, lm, vision, audio, **shape)
 
 
-def default_corpus() -> list[str]:
-    """Text for the nano tokenizer: the synthetic world's prompts, captions and rationales."""
-    from r1omni.data.synth import SynthWorld, WorldConfig
-    from r1omni.labels import ALL_LABELS
-    from r1omni.prompts import PRESETS
+def qwen_omni(thinker: str) -> OmniPolicy:
+    """Qwen2.5-Omni's thinker from a checkpoint path or name (e.g. Qwen/Qwen2.5-Omni-7B)."""
+    from transformers import AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
 
-    world = SynthWorld(WorldConfig(seed=12345, sizes={"pretrain": 1500, "coldstart": 1500}))
-    texts = [p.question for p in PRESETS.values()] + list(ALL_LABELS)
-    for split in ("pretrain", "coldstart"):
-        for row in world.rows(split):
-            texts += [row.caption, f"<think>{row.rationale}</think>\n<answer>{row.label}</answer>"]
-    return texts
+    return from_thinker(Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(thinker),
+                        AutoTokenizer.from_pretrained(thinker))
 
 
-def nano(corpus: Iterable[str] | None = None, vocab_size: int = 4096, lm: dict | None = None,
-         vision: dict | None = None, audio: dict | None = None, **config) -> OmniPolicy:
-    """A from-scratch policy small enough to train on two CPU cores: a Qwen2-style LM
-    (hidden 256, 4 layers), a small CNN frame encoder, a convolutional log-mel encoder and a
-    byte-level BPE tokenizer trained on `corpus` (default: the synthetic world's texts)."""
-    tokenizer = train_nano_tokenizer(corpus if corpus is not None else default_corpus(), vocab_size)
-    # One token a frame and one per 320 ms of sound (about 18 media tokens for a 3 s clip): as
-    # fast to learn from as 4x4 tokens a frame and 80 ms tokens, at about half the step time.
-    policy_config = PolicyConfig(
-        backend="nano", lm={**NANO_LM, "vocab_size": len(tokenizer), **(lm or {})},
-        towers={"video": {"kind": "nano_cnn", "grid": 1, **(vision or {})},
-                "audio": {"kind": "nano_mel", "pool": 4, **(audio or {})}},
-        **{"projector_hidden": 256, "frame_size": 112, "projector_norm": True, **config},
-    )
-    return OmniPolicy(policy_config, tokenizer)
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    build: Callable[..., OmniPolicy]
+    description: str
+    options: tuple[str, ...] = ()  # keyword options `build` takes besides the corpus
+    trains_tokenizer: bool = False  # built from the texts it will read (`corpus`)
 
 
-def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, vision_pool: int = 7,
-             audio_pool: int = 3, frozen=("video", "audio"), **config) -> OmniPolicy:
-    """Any causal LM + a vision tower + an audio tower + trainable projectors.
-
-    `lm`, `vision`, `audio` are models or names/paths for ``from_pretrained``; `vision` any
-    SigLIP/CLIP/ViT vision model, `audio` a Whisper model or encoder. Towers are frozen by
-    default, as in R1-Omni. The tokenizer gains the modality markers (and the LM rows for them).
-    """
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
-
-    if isinstance(tokenizer, str):
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
-    if isinstance(lm, str):
-        lm = AutoModelForCausalLM.from_pretrained(lm)
-    if add_chat_tokens(tokenizer) or len(tokenizer) > lm.get_input_embeddings().num_embeddings:
-        lm.resize_token_embeddings(len(tokenizer))
-    towers = {}
-    if vision is not None:
-        vision = AutoModel.from_pretrained(vision) if isinstance(vision, str) else vision
-        if hasattr(vision, "text_model"):  # a whole CLIP/SigLIP model: keep the vision half
-            vision = _vision_only(vision)
-        towers["video"] = HFVisionTower({"layer": vision_layer, "pool": vision_pool}, model=vision)
-    if audio is not None:
-        audio = AutoModel.from_pretrained(audio) if isinstance(audio, str) else audio
-        encoder = audio.get_encoder() if hasattr(audio, "get_encoder") else audio
-        towers["audio"] = WhisperAudioTower({"pool": audio_pool}, model=encoder)
-    if not towers:
-        raise ConfigError("a composed policy needs a vision tower, an audio tower, or both")
-    tower_configs = {modality: tower.config for modality, tower in towers.items()}
-    policy_config = PolicyConfig(
-        backend="composed", lm={**lm.config.to_diff_dict(), "model_type": lm.config.model_type},
-        towers=tower_configs, frozen=list(frozen), **config,
-    )
-    return OmniPolicy(policy_config, tokenizer, lm=lm, towers=towers)
+PRESETS = {p.name: p for p in (
+    Preset("nano", nano, "from scratch, CPU-sized: Qwen2-style LM (hidden 256, 4 layers), small CNN and "
+           "log-mel towers, a BPE tokenizer trained on the corpus; nothing downloaded",
+           ("vocab_size",), trains_tokenizer=True),
+    Preset("r1omni-0.5b", r1omni_05b, "the paper's HumanOmni-0.5B shape: Qwen2.5-0.5B-Instruct, SigLIP base "
+           "(layer -2, 49 tokens a frame), Whisper-large-v3 encoder (500 tokens); weights must be local or "
+           "reachable", ("lm", "vision", "audio")),
+    Preset("qwen2.5-omni", qwen_omni, "Qwen2.5-Omni's thinker (3B/7B) with its own encoders", ("thinker",)),
+)}
 
 
-def _vision_only(model):
-    """The vision half of a CLIP or SigLIP model given whole."""
-    from transformers import AutoModel
-
-    vision = AutoModel.from_config(model.config.vision_config)
-    vision.vision_model.load_state_dict(model.vision_model.state_dict())
-    return vision
+def build_preset(name: str, corpus: Iterable[str] | None = None, **options) -> OmniPolicy:
+    """Build preset `name`. `corpus`: texts the model will read and write, for presets that train
+    their own tokenizer; options the preset does not take are an error."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    preset = PRESETS[name]
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(given) - set(preset.options))
+    if unknown:
+        raise ConfigError(f"preset {name} does not take {', '.join(unknown)}; it takes: "
+                          f"{', '.join(preset.options) or 'nothing'}")
+    if preset.trains_tokenizer:
+        if corpus is None:
+            raise ConfigError(f"preset {name} trains its tokenizer and needs a corpus of texts")
+        return preset.build(corpus, **given)
+    return preset.build(**given)

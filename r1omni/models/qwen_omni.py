@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from r1omni.models.cache import FeatureCache
-from r1omni.models.persistence import SavedPolicy
-from r1omni.models.policy import PLACEHOLDERS, ClipMedia, PolicyConfig
-from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
-from r1omni.models.tokenizer import stop_token_ids
-from r1omni.models.towers import ConfigError, fingerprint
+from r1omni.errors import ConfigError
+from r1omni.models.base import ClipMedia, OmniPolicy, PolicyConfig, register_backend
+from r1omni.models.shared_prefix import Prompt
+from r1omni.models.tokenizer import CHAT_TEMPLATE, TINY_CORPUS, stop_token_ids, train_nano_tokenizer
+from r1omni.models.towers import fingerprint
+from r1omni.prompts import PLACEHOLDERS
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # Qwen2-VL's image processor defaults
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -53,7 +53,8 @@ def video_patches(frames: np.ndarray, patch: int, merge: int, temporal: int) -> 
     return grid.reshape(t * h * w, 3 * temporal * patch * patch), torch.tensor([[t, h, w]])
 
 
-class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
+@register_backend("qwen2_5_omni")
+class QwenOmniPolicy(OmniPolicy):
     """OmniPolicy on Qwen2.5-Omni's thinker (3B/7B checkpoints, or a tiny config in tests)."""
 
     def __init__(self, config: PolicyConfig, tokenizer, thinker: nn.Module | None = None):
@@ -70,7 +71,6 @@ class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
         self.tokenizer = tokenizer
         self.config = config
         config.lm = {**thinker.config.to_diff_dict(), "model_type": thinker.config.model_type}
-        self.encoders = {"video": thinker.model.visual, "audio": thinker.model.audio_tower}
         self.tokens = {m: tuple(getattr(thinker.config, a) for a in attrs) for m, attrs in TOKEN_ATTRIBUTES.items()}
         vocab = set(tokenizer.get_vocab().values())
         missing = [i for ids in self.tokens.values() for i in ids if i not in vocab]
@@ -80,20 +80,37 @@ class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
 
         self.features = WhisperFeatureExtractor(feature_size=thinker.config.audio_config.num_mel_bins)
         self.stop_ids = stop_token_ids(tokenizer)
-        self.feature_cache: FeatureCache | None = None
+        self.feature_cache = None
         self._identities: dict[str, str] = {}
         for part in config.frozen:
-            module = thinker.model.language_model if part == "lm" else self.encoders.get(part)
-            if module is None:
-                raise ConfigError(f"frozen parts must be among video, audio, lm; got {part!r}")
-            module.requires_grad_(False)
+            (thinker.model.language_model if part == "lm" else self.encoders()[part]).requires_grad_(False)
+        if config.lora:
+            self._inject_lora(config.lora)
+
+    # ------------------------------------------------------------------ the interface
+
+    def encoders(self) -> dict[str, nn.Module]:
+        return {"video": self.lm.model.visual, "audio": self.lm.model.audio_tower}
+
+    def replace_encoder(self, modality: str, module: nn.Module) -> None:
+        setattr(self.lm.model, "visual" if modality == "video" else "audio_tower", module)
+        self._identities.pop(modality, None)
+
+    def weights_changed(self) -> None:
+        for modality in self.encoders():
+            if modality not in self.config.frozen:
+                self._identities.pop(modality, None)
+
+    @classmethod
+    def tiny_variants(cls):
+        return {"thinker": _tiny_thinker}
 
     # ------------------------------------------------------------------ encoding
 
     def _video(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         vision = self.lm.config.vision_config
         patches, grid = video_patches(frames, vision.patch_size, vision.spatial_merge_size, vision.temporal_patch_size)
-        dtype = next(self.encoders["video"].parameters()).dtype
+        dtype = next(self.lm.model.visual.parameters()).dtype
         out = self.lm.model.get_video_features(patches.to(self.device, dtype), grid.to(self.device))
         return torch.cat(list(out.pooler_output)), grid  # [t*h*w / merge², H]
 
@@ -101,7 +118,7 @@ class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
         features = self.features(audio, sampling_rate=16_000, return_attention_mask=True, padding="max_length",
                                  return_tensors="pt")
         mask = features["attention_mask"].to(self.device)
-        dtype = next(self.encoders["audio"].parameters()).dtype
+        dtype = next(self.lm.model.audio_tower.parameters()).dtype
         out = self.lm.model.get_audio_features(features["input_features"].to(self.device, dtype),
                                                feature_attention_mask=mask)
         return out.last_hidden_state, mask.sum(-1)  # [Ta, H], mel frames
@@ -118,10 +135,9 @@ class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
 
         if frozen and self.feature_cache is not None:
             if modality not in self._identities:
-                self._identities[modality] = f"qwen2_5_omni_{modality}-" + fingerprint(self.encoders[modality], {})
-            settings = f"{self.config.num_frames}x{self.config.frame_size}"
+                self._identities[modality] = f"qwen2_5_omni_{modality}-" + fingerprint(self.encoders()[modality], {})
             features = self.feature_cache.get_or_compute(media.key(modality), self._identities[modality],
-                                                         settings, compute)
+                                                         self.media_settings(), compute)
             return features.to(self.device, self.lm.dtype), self._layout(modality, media)
         return compute(), self._layout(modality, media)
 
@@ -165,18 +181,41 @@ class QwenOmniPolicy(SharedPrefixLM, SavedPolicy, nn.Module):
             second_per_grids=torch.tensor([temporal * seconds_per_frame]))
         return Prompt(embeds, marked, positions[:, 0])
 
-    def weights_changed(self) -> None:
-        self._identities.clear()
 
 
 def from_thinker(thinker: nn.Module, tokenizer, frozen=("video", "audio"), **config) -> QwenOmniPolicy:
     """Wrap a loaded thinker (e.g. ``Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained``)
     and its tokenizer; the encoders are frozen by default."""
     if tokenizer.chat_template is None:
-        from r1omni.models.tokenizer import CHAT_TEMPLATE
-
         tokenizer.chat_template = CHAT_TEMPLATE
     towers = {"video": {"kind": "qwen2_5_omni_vision"}, "audio": {"kind": "qwen2_5_omni_audio"}}
     policy_config = PolicyConfig(backend="qwen2_5_omni", lm={"model_type": thinker.config.model_type},
                                  towers=towers, frozen=list(frozen), **{"frame_size": 112, **config})
     return QwenOmniPolicy(policy_config, tokenizer, thinker)
+
+
+QWEN_TOKENS = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|VIDEO|>", "<|IMAGE|>", "<|vision_bos|>",
+               "<|vision_eos|>"]
+
+
+def _tiny_thinker() -> QwenOmniPolicy:
+    """Qwen2.5-Omni's thinker at toy widths, with a tokenizer holding its modality tokens."""
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    tokenizer = train_nano_tokenizer(TINY_CORPUS, 300, QWEN_TOKENS)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_TOKENS}
+    width = 32
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config=dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=2, d_model=16,
+                          encoder_ffn_dim=32, output_dim=width, n_window=100, max_source_positions=1500),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=width,
+                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                           fullatt_block_indexes=[0]),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}),
+        audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+    )
+    return from_thinker(Qwen2_5OmniThinkerForConditionalGeneration(config), tokenizer, num_frames=4)

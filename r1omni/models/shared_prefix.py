@@ -94,7 +94,7 @@ class SharedPrefixLM:
             raise ValueError(f"{len(completions)} completions do not split evenly over {len(prompts)} prompts")
         group = len(completions) // len(prompts)
         ids, comp_mask = self._pad_completions(completions)
-        if self.lm.training and _checkpointing(self.lm):
+        if self.lm.training and is_checkpointing(self.lm):
             shared_prefix = False  # checkpointed layers keep no KV cache in training: repeat the prefix
         if shared_prefix:
             last, cache, mask, positions = self._prefill(prompts)  # last: [P, V]
@@ -188,19 +188,11 @@ def _preallocated(cache, group: int, length: int):
     return static
 
 
-def _checkpointing(lm) -> bool:
+def is_checkpointing(lm) -> bool:
     """Whether activation (gradient) checkpointing is on; transformers 5 renamed the property."""
     if hasattr(type(lm), "is_activation_checkpointing"):
         return bool(lm.is_activation_checkpointing)
     return bool(getattr(lm, "is_gradient_checkpointing", False))
-
-
-def enable_checkpointing(lm) -> None:
-    """Recompute activations in the backward pass instead of storing them (less memory)."""
-    if hasattr(lm, "activation_checkpointing_enable"):
-        lm.activation_checkpointing_enable()
-    else:
-        lm.gradient_checkpointing_enable()
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> torch.Tensor:

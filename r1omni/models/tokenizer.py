@@ -12,6 +12,16 @@ IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 MODALITY_MARKERS = {"video": ("<|vision_start|>", "<|vision_end|>"), "audio": ("<|audio_start|>", "<|audio_end|>")}
 SPECIAL_TOKENS = [END_OF_TEXT, IM_START, IM_END] + [m for pair in MODALITY_MARKERS.values() for m in pair]
 
+# Text for the tokenizers of tiny test models (`OmniPolicy.tiny_variants`): the prompt, tags and labels.
+TINY_CORPUS = [
+    "<think>The brows are lowered and the voice is loud.</think>\n<answer>angry</answer>",
+    "<think>A smile and raised cheeks; lively intonation.</think>\n<answer>happy</answer>",
+    "As an emotional recognition expert; throughout the video, which emotion conveyed by the characters "
+    "is the most obvious to you? Output the thinking process in <think> </think> and final emotion in "
+    "<answer> </answer> tags.",
+    "sad neutral surprise disgust fear trembling breathy pauses",
+] * 10
+
 # Qwen's ChatML layout; message contents keep their <video>/<audio> placeholders verbatim.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"

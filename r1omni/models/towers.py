@@ -15,11 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from r1omni.errors import R1OmniError
-
-
-class ConfigError(R1OmniError):
-    """A model configuration that cannot be built."""
+from r1omni.errors import ConfigError
 
 
 def fingerprint(module: nn.Module, config: dict) -> str:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import torch
 
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
-SCALE_REWARDS = ("group", "batch", "none")
-IMPORTANCE_LEVELS = ("token", "sequence")
+from r1omni.train.config import IMPORTANCE_LEVELS, LOSS_TYPES, SCALE_REWARDS
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4

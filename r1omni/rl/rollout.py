@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
+from r1omni.models import OmniPolicy
 from r1omni.models.shared_prefix import Completion
 from r1omni.models.tokenizer import IM_END
-from r1omni.rewards import accuracy_reward, format_reward, weighted_sum
-from r1omni.training.data import Example
+from r1omni.rewards import RewardFn, accuracy_reward, format_reward
+from r1omni.train.config import GRPOSettings
+from r1omni.train.examples import Example
 
 
 @dataclass
@@ -22,40 +24,19 @@ class Rollout:
     formatted: torch.Tensor  # [P * G]
 
 
-def reward_function(weights: dict[str, float], accuracy_mode: str):
-    """The weighted sum of the named rewards: ``accuracy``, ``format``, or ``module:function``
-    for any function with TRL's reward signature."""
-    builtin = {"accuracy": lambda c, solution, **k: accuracy_reward(c, solution, mode=accuracy_mode),
-               "format": lambda c, **k: format_reward(c)}
-    return weighted_sum([builtin.get(name) or import_reward(name) for name in weights], list(weights.values()))
-
-
-def import_reward(name: str):
-    """``package.module:function`` -> the function."""
-    import importlib
-
-    module, _, attribute = name.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError, ValueError) as err:
-        from r1omni.config import ConfigError
-
-        raise ConfigError(f"reward {name!r}: cannot import ({err}); use accuracy, format or module:function") from None
-
-
 @torch.no_grad()
-def rollout(policy, examples: list[Example], num_generations: int, temperature: float, top_p: float,
-            max_new_tokens: int, seed: int | list[int], weights: dict[str, float],
-            accuracy_mode: str = "canonical") -> Rollout:
+def generate_groups(policy: OmniPolicy, examples: list[Example], settings: GRPOSettings,
+                    seed: int | list[int]) -> list[list[Completion]]:
+    """`settings.num_generations` sampled completions for each example's prompt."""
     prompts = [policy.prompt(e.messages, e.media) for e in examples]
-    groups = policy.generate(prompts, num_generations, temperature=temperature, top_p=top_p,
-                             max_new_tokens=max_new_tokens, seed=seed)
-    return score_groups(policy, examples, groups, weights, accuracy_mode)
+    return policy.generate(prompts, settings.num_generations, temperature=settings.temperature,
+                           top_p=settings.top_p, max_new_tokens=settings.max_completion_length, seed=seed)
 
 
-def score_groups(policy, examples: list[Example], groups: list[list[Completion]], weights: dict[str, float],
+def score_groups(policy: OmniPolicy, examples: list[Example], groups: list[list[Completion]], reward: RewardFn,
                  accuracy_mode: str = "canonical") -> Rollout:
-    """Rewards of each prompt's completions against its row's label."""
+    """Rewards of each prompt's completions against its row's label (`reward`: a TRL-signature
+    function, e.g. `r1omni.rewards.reward_function`), and the accuracy and format rewards alone."""
     end = policy.tokenizer.convert_tokens_to_ids(IM_END)
     completions, texts, labels = [], [], []
     for example, group in zip(examples, groups):
@@ -64,10 +45,24 @@ def score_groups(policy, examples: list[Example], groups: list[list[Completion]]
             completions.append(completion.ids + ([end] if completion.stopped else []))
             texts.append(completion.text)
             labels.append(example.row.label)
-    rewards = reward_function(weights, accuracy_mode)(texts, solution=labels)
+    rewards = reward(texts, solution=labels)
     return Rollout(
         examples, completions, texts,
         rewards=torch.tensor([r if r is not None else 0.0 for r in rewards], dtype=torch.float32),
         accuracy=torch.tensor(accuracy_reward(texts, labels, mode=accuracy_mode), dtype=torch.float32),
         formatted=torch.tensor(format_reward(texts), dtype=torch.float32),
     )
+
+
+def keep_groups(batch: Rollout, keep: torch.Tensor, G: int) -> Rollout:
+    """The rollout restricted to the groups (prompts) where `keep` ``[P]`` is true."""
+    index = [i for i, k in enumerate(keep.tolist()) if k]
+    rows = [i * G + j for i in index for j in range(G)]
+    return Rollout([batch.examples[i] for i in index], [batch.completions[r] for r in rows],
+                   [batch.texts[r] for r in rows], batch.rewards[rows], batch.accuracy[rows], batch.formatted[rows])
+
+
+def concat(a: Rollout, b: Rollout) -> Rollout:
+    return Rollout(a.examples + b.examples, a.completions + b.completions, a.texts + b.texts,
+                   torch.cat([a.rewards, b.rewards]), torch.cat([a.accuracy, b.accuracy]),
+                   torch.cat([a.formatted, b.formatted]))

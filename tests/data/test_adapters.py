@@ -3,12 +3,11 @@
 from pathlib import Path
 
 import pytest
+from conftest import shared_data
 
 from r1omni.cli import main
 from r1omni.data import read_manifest, scan_dataset, write_manifest
 from r1omni.errors import ManifestError
-
-EMODB = Path(__file__).resolve().parents[3] / "shared" / "data" / "emodb"
 
 
 def touch(root: Path, *names: str) -> None:
@@ -77,7 +76,7 @@ def test_cremad_pairs_files_and_skips_broken_clips(tmp_path):
 
 
 def test_cremad_folds_are_speaker_independent_and_cover_all_actors():
-    from r1omni.data.cremad import FOLD_OF_ACTOR
+    from r1omni.data.adapters.cremad import FOLD_OF_ACTOR
 
     assert len(FOLD_OF_ACTOR) == 91 and set(FOLD_OF_ACTOR.values()) == {1, 2, 3, 4, 5}
     sizes = [list(FOLD_OF_ACTOR.values()).count(k) for k in range(1, 6)]
@@ -95,9 +94,8 @@ def test_emodb_fake_tree(tmp_path):
 
 
 def test_emodb_real_corpus_counts():
-    """The shared Emo-DB copy: 535 clips, 10 speakers, the per-emotion counts its README gives."""
-    assert EMODB.is_dir(), f"shared Emo-DB copy expected at {EMODB}"
-    result = scan_dataset("emodb", EMODB)
+    """The real Emo-DB corpus: 535 clips, 10 speakers, the per-emotion counts its README gives."""
+    result = scan_dataset("emodb", shared_data("emodb"))
     assert len(result.rows) == 535 and not result.skipped
     assert result.count("label") == {"angry": 127, "boredom": 81, "neutral": 79, "happy": 71,
                                      "fear": 69, "sad": 62, "disgust": 46}

@@ -4,9 +4,9 @@ import torch
 
 from r1omni.data import read_manifest
 from r1omni.data.synth import SynthWorld, WorldConfig, write_world
-from r1omni.models import ClipMedia, ConfigError, FeatureCache, OmniPolicy, PolicyConfig, load_clip
-from r1omni.models.policy import PLACEHOLDERS
-from r1omni.prompts import build_messages
+from r1omni.errors import ConfigError
+from r1omni.models import ClipMedia, ComposedPolicy, FeatureCache, OmniPolicy, PolicyConfig
+from r1omni.prompts import PLACEHOLDERS, build_messages
 
 WORLD = SynthWorld(WorldConfig(seed=5, sizes={"test": 4}))
 
@@ -164,9 +164,9 @@ def test_save_and_load_round_trip(policy, tmp_path):
 
 
 def test_nano_is_small_and_composed_freezes_towers(nano_policy, composed_policy):
-    from r1omni.models.presets import NANO_LM
+    from r1omni.models.composed import NANO_LM
 
-    assert nano_policy.config.backend == "nano" and NANO_LM["hidden_size"] == 256
+    assert nano_policy.config.backend == "composed" and NANO_LM["hidden_size"] == 256
     assert all(p.requires_grad for p in nano_policy.parameters())
     assert not any(p.requires_grad for p in composed_policy.towers.parameters())
     assert all(p.requires_grad for p in composed_policy.projectors.parameters())
@@ -244,7 +244,7 @@ def test_bad_configs_are_clear_errors(nano_policy, change, message):
 
     config = PolicyConfig(**{**asdict(nano_policy.config), **change})
     with pytest.raises(ConfigError, match=message):
-        OmniPolicy(config, nano_policy.tokenizer)
+        ComposedPolicy(config, nano_policy.tokenizer)
 
 
 def test_weights_that_do_not_fit_the_config(nano_policy, tmp_path):
@@ -264,7 +264,7 @@ def test_weights_that_do_not_fit_the_config(nano_policy, tmp_path):
 def test_nano_generates_text_from_a_written_synthetic_clip(nano_policy, tmp_path):
     write_world(WorldConfig(seed=2, sizes={"test": 1}), tmp_path, splits=("test",))
     row = read_manifest(tmp_path / "test.jsonl")[0]
-    clip = load_clip(row.video, row.audio, nano_policy.config)
+    clip = nano_policy.read_clip(row.video, row.audio)
     assert clip.frames.shape == (8, 112, 112, 3) and clip.audio.ndim == 1
     (completion,) = nano_policy.generate([nano_policy.prompt(build_messages(), clip)], max_new_tokens=8, seed=0)[0]
     assert completion.ids and isinstance(completion.text, str) and completion.text
@@ -296,12 +296,10 @@ def test_cache_build_cli_fills_the_cache_and_reports_bad_clips(make_composed, tm
 def test_gradient_checkpointing_falls_back_to_the_repeated_prefix_with_equal_results(nano_policy):
     import copy
 
-    from r1omni.models.shared_prefix import enable_checkpointing
-
     policy = copy.deepcopy(nano_policy).train()
     prompt = policy.prompt(build_messages(), clip_for(policy))
     plain, _ = policy.completion_logprobs([prompt], [[5, 6, 7], [8, 9]])
-    enable_checkpointing(policy.lm)
+    policy.enable_checkpointing()
     prompt = policy.prompt(build_messages(), clip_for(policy))
     checkpointed, _ = policy.completion_logprobs([prompt], [[5, 6, 7], [8, 9]])
     checkpointed.sum().backward()

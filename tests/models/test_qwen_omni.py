@@ -7,7 +7,7 @@ from PIL import Image
 
 from r1omni.data import read_manifest
 from r1omni.data.synth import SynthWorld, WorldConfig, write_world
-from r1omni.models import ClipMedia, FeatureCache, OmniPolicy, load_clip
+from r1omni.models import ClipMedia, FeatureCache, OmniPolicy
 from r1omni.models.qwen_omni import video_patches
 from r1omni.prompts import build_messages
 
@@ -104,7 +104,47 @@ def test_save_load_round_trip_and_frozen_encoder_cache(qwen_policy, tmp_path):
 def test_generates_text_from_a_written_synthetic_clip(qwen_policy, tmp_path):
     write_world(WorldConfig(seed=2, sizes={"test": 1}), tmp_path, splits=("test",))
     row = read_manifest(tmp_path / "test.jsonl")[0]
-    media = load_clip(row.video, row.audio, qwen_policy.config)
+    media = qwen_policy.read_clip(row.video, row.audio)
     assert media.frames.shape[0] == 4
     (completion,) = qwen_policy.generate([qwen_policy.prompt(build_messages(), media)], max_new_tokens=6, seed=0)[0]
     assert completion.ids and completion.text
+
+
+@pytest.mark.slow
+def test_the_shipped_qwen_recipe_caches_then_trains_sharded(world_dir, tmp_path):
+    """configs/qwen2.5-omni-grpo.yaml's own steps at tiny sizes: `r1omni cache build`, then GRPO
+    over two processes with FSDP (the config's `distributed: fsdp`) reading that cache."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from r1omni.cli import main
+    from r1omni.models import QwenOmniPolicy
+
+    root = Path(__file__).parents[2]
+    torch.manual_seed(0)
+    QwenOmniPolicy.tiny_variants()["thinker"]().save_pretrained(tmp_path / "qwen")
+    cache = tmp_path / "cache"
+    assert main(["cache", "build", "--manifest", str(world_dir / "rl.jsonl"), "--model", str(tmp_path / "qwen"),
+                 "--cache", str(cache)]) == 0
+    entries = len(list(cache.rglob("*.safetensors")))
+    assert entries == 24  # 12 clips x (video, audio)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    items = [f"model.path={tmp_path / 'qwen'}", f"model.feature_cache={cache}", f"data.train={world_dir / 'rl.jsonl'}",
+             f"data.val={world_dir / 'val.jsonl'}", f"train.output_dir={tmp_path / 'run'}", "train.batch_size=8",
+             "train.micro_batch_size=4", "train.max_steps=1", "train.eval_every=1", "train.save_every=null",
+             "grpo.num_generations=4", "grpo.max_completion_length=6"]
+    recipe = root / "configs" / "qwen2.5-omni-grpo.yaml"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           port, "-m", "r1omni.cli", "grpo", "--config", str(recipe), *items],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
+    assert "2 processes, fsdp" in done.stdout + done.stderr
+    # The training clips' features came from the cache; only the 4 val clips were added.
+    assert len(list(cache.rglob("*.safetensors"))) == entries + 2 * 4
+    assert "val_uar" in (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert OmniPolicy.from_pretrained(tmp_path / "run" / "final").config.backend == "qwen2_5_omni"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+import r1omni.data.synth.text as text
 from r1omni.data.manifest import ClipRow, write_manifest
-from r1omni.data.synth import text
 from r1omni.data.synth.cues import (
     AU_NOISE,
     EMOTIONS,
@@ -323,7 +323,7 @@ def _world(config_json: str) -> SynthWorld:
 
 def _write_clip(config: WorldConfig, out: Path, split: str, index: int) -> ClipRow:
     """Render clip `index` of `split` at the full frame rate and write it as H.264 + AAC."""
-    from r1omni.media_writer import write_video
+    from r1omni.media.encode import write_video
 
     world = _world(json.dumps(config.to_json(), sort_keys=True))
     clip = world.clip(split, index)

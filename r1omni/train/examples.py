@@ -16,10 +16,9 @@ import numpy as np
 
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
-from r1omni.labels import vocabulary
-from r1omni.models.inputs import load_clip
-from r1omni.models.policy import ClipMedia, PolicyConfig
-from r1omni.prompts import build_messages
+from r1omni.labels import ALL_LABELS, vocabulary
+from r1omni.models import ClipMedia, OmniPolicy
+from r1omni.prompts import PRESETS, build_messages
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +30,25 @@ class Example:
     messages: list[dict]
 
 
-def make_example(row: ClipRow, policy_config: PolicyConfig, modalities, prompt: str = "r1omni",
+def make_example(row: ClipRow, policy: OmniPolicy, modalities, prompt: str = "r1omni",
                  labels: str = "dfew") -> Example:
     """Decode a row's media and build its prompt for the modalities it actually has."""
-    media = load_clip(row.video, row.audio, policy_config, modalities)
-    present = [m for m in ("video", "audio") if media.get(m) is not None]
+    media = policy.read_clip(row.video, row.audio, modalities)
+    present = media.present()
     if not present:
         raise R1OmniError(f"{row.id}: none of the modalities {list(modalities)} could be read")
     options = vocabulary(labels) if prompt == "options" else None
     return Example(row, media, build_messages(prompt, present, labels=options))
+
+
+def texts_for_tokenizer(rows: list[ClipRow]) -> list[str]:
+    """What a model trained on `rows` reads and writes: the prompts, every label, and the rows'
+    captions and reasoning targets (a fresh preset that trains its tokenizer learns them)."""
+    texts = [preset.question for preset in PRESETS.values()] + list(ALL_LABELS)
+    for row in rows:
+        texts += [text for text in (row.caption, row.rationale) if text]
+        texts.append(f"<think>{row.rationale or ''}</think>\n<answer>{row.label}</answer>")
+    return texts
 
 
 def media_bytes(example: Example) -> int:
@@ -56,11 +65,11 @@ class Position:
 class RowStream:
     """Endless batches of examples over `rows`, reshuffled each epoch from `seed`."""
 
-    def __init__(self, rows: list[ClipRow], policy_config: PolicyConfig, modalities, prompt: str, labels: str,
+    def __init__(self, rows: list[ClipRow], policy: OmniPolicy, modalities, prompt: str, labels: str,
                  seed: int, position: Position | None = None, cache_mb: float = 0):
         if not rows:
             raise R1OmniError("no training rows")
-        self.rows, self.policy_config, self.modalities = rows, policy_config, modalities
+        self.rows, self.policy, self.modalities = rows, policy, modalities
         self.prompt, self.labels, self.seed = prompt, labels, seed
         self.position = position or Position()
         self.failures: dict[str, str] = {}
@@ -72,7 +81,7 @@ class RowStream:
         if row.id in self.cache:
             self.cache.move_to_end(row.id)
             return self.cache[row.id]
-        example = make_example(row, self.policy_config, self.modalities, self.prompt, self.labels)
+        example = make_example(row, self.policy, self.modalities, self.prompt, self.labels)
         size = media_bytes(example)
         if size <= self.cache_limit:
             self.cache[row.id] = example

@@ -14,20 +14,22 @@ from pathlib import Path
 
 import yaml
 
-from r1omni.errors import R1OmniError
+from r1omni.errors import ConfigError
+from r1omni.models.presets import PRESETS as MODEL_PRESETS
 from r1omni.prompts import PRESETS as PROMPT_PRESETS
-from r1omni.rl.grpo import IMPORTANCE_LEVELS, LOSS_TYPES, SCALE_REWARDS
+from r1omni.rewards import reward_function
 
-
-class ConfigError(R1OmniError):
-    """A training configuration that cannot run."""
+# GRPO's choices, checked here and used by r1omni.rl.grpo.
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+SCALE_REWARDS = ("group", "batch", "none")
+IMPORTANCE_LEVELS = ("token", "sequence")
 
 
 @dataclass
 class ModelConfig:
     path: str | None = None  # a saved r1omni model to start from; None builds `preset` fresh
-    preset: str = "nano"
-    vocab_size: int = 4096  # nano tokenizer size when built fresh
+    preset: str = "nano"  # r1omni.models.PRESETS (nano trains its tokenizer on the training rows' texts)
+    preset_options: dict = field(default_factory=dict)  # e.g. {vocab_size: 4096} for nano
     gradient_checkpointing: bool = False
     bf16: bool = False  # autocast the forward passes to bfloat16
     lora: dict | None = None  # e.g. {r: 16, alpha: 32}: train LoRA adapters on the LM (peft)
@@ -63,8 +65,10 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs
-    batch_size: int = 16  # sequences per optimizer step (GRPO: prompts x num_generations)
-    micro_batch_size: int = 8  # sequences per forward/backward
+    batch_size: int = 16  # sequences per optimizer step over all processes (GRPO: prompts x num_generations)
+    # Sequences per forward/backward on each process (memory per device; the result is the same
+    # for any value). GRPO rounds it down to whole groups of num_generations.
+    micro_batch_size: int = 8
     seed: int = 0
     log_every: int = 1
     eval_every: int | None = None
@@ -120,12 +124,12 @@ class RunConfig:
         if self.kind == "grpo":
             if g.num_generations < 2:
                 problems.append(f"grpo.num_generations must be at least 2, got {g.num_generations}")
-            elif t.batch_size % g.num_generations or t.micro_batch_size % g.num_generations:
-                problems.append(f"train.batch_size ({t.batch_size}) and train.micro_batch_size ({t.micro_batch_size}) "
-                                f"must be multiples of grpo.num_generations ({g.num_generations})")
-        if t.micro_batch_size < 1 or t.batch_size % t.micro_batch_size:
-            problems.append(f"train.batch_size ({t.batch_size}) must be a multiple of train.micro_batch_size "
-                            f"({t.micro_batch_size})")
+            elif t.batch_size % g.num_generations:
+                problems.append(f"train.batch_size ({t.batch_size}) must be a multiple of grpo.num_generations "
+                                f"({g.num_generations})")
+        if t.micro_batch_size < 1 or t.batch_size < 1:
+            problems.append(f"train.batch_size ({t.batch_size}) and train.micro_batch_size ({t.micro_batch_size}) "
+                            "must be positive")
         choices = [("grpo.loss_type", g.loss_type, LOSS_TYPES), ("grpo.scale_rewards", g.scale_rewards, SCALE_REWARDS),
                    ("grpo.importance", g.importance, IMPORTANCE_LEVELS),
                    ("grpo.accuracy_mode", g.accuracy_mode, ("canonical", "exact")),
@@ -133,13 +137,14 @@ class RunConfig:
                    ("train.scheduler", t.scheduler, ("cosine", "linear", "constant")),
                    ("train.distributed", t.distributed, ("auto", "ddp", "fsdp")),
                    ("data.prompt", self.data.prompt, tuple(PROMPT_PRESETS)),
-                   ("model.preset", self.model.preset, ("nano",))]
+                   ("model.preset", self.model.preset, tuple(MODEL_PRESETS))]
         problems += [f"{name} must be one of {', '.join(allowed)}, got {value!r}"
                      for name, value, allowed in choices if value not in allowed]
-        unknown_rewards = sorted(r for r in g.reward_weights if r not in ("accuracy", "format") and ":" not in r)
-        if unknown_rewards:
-            problems.append(f"grpo.reward_weights has unknown rewards {unknown_rewards}; use accuracy, format "
-                            "or module:function")
+        if self.kind == "grpo":
+            try:
+                reward_function(g.reward_weights, g.accuracy_mode)
+            except ConfigError as err:
+                problems.append(f"grpo.reward_weights: {err}")
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
         if min(t.lr, g.max_completion_length, g.num_iterations) <= 0 or min(t.encoder_lr_scale, g.temperature) < 0:

@@ -1,14 +1,15 @@
 import json
 
 import pytest
-from conftest import overrides
+from train_helpers import overrides
 
-from r1omni.config import ConfigError, load_config
 from r1omni.data import read_manifest
 from r1omni.data.manifest import ClipRow
+from r1omni.errors import ConfigError
 from r1omni.models import OmniPolicy
-from r1omni.sft import SFTTrainer, target_text
-from r1omni.training.data import media_bytes
+from r1omni.train.config import load_config
+from r1omni.train.examples import media_bytes
+from r1omni.train.sft import SFTTrainer, target_text
 
 
 def test_targets():
@@ -29,7 +30,7 @@ def test_cold_start_sft_lowers_the_loss(world_dir, tiny_model, tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 8 and metrics[-1]["loss"] < 0.8 * metrics[0]["loss"]
     assert {"val_uar", "val_war"} <= set(metrics[-1])
-    assert OmniPolicy.from_pretrained(final).config.backend == "nano"
+    assert OmniPolicy.from_pretrained(final).config.backend == "composed"
     assert (tmp_path / "sft" / "config.yaml").is_file()
 
 

@@ -14,12 +14,12 @@ def test_predict_api_returns_reasoning_answer_and_completion(world_dir, tiny_mod
     model = load_model(tiny_model, labels="dfew", max_new_tokens=12)
     clip = next((world_dir / "clips" / "val").glob("*.mp4"))
     result = model.predict(clip)
-    assert result.path == str(clip) and isinstance(result.completion, str) and result.completion
+    assert result.id == str(clip) and isinstance(result.completion, str) and result.completion
     assert result.answer is None or result.answer in ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
-    audio_only = model.predict(clip, modal="audio")
+    audio_only = model.predict(clip, modalities=("audio",))
     assert audio_only.error is None
-    with pytest.raises(R1OmniError, match="modal must be one of"):
-        model.predict(clip, modal="smell")
+    with pytest.raises(R1OmniError, match="modalities must be a non-empty subset"):
+        model.predict(clip, modalities=("smell",))
 
 
 def test_answers_are_parsed_and_out_of_vocabulary_flagged(tiny_model):
@@ -45,5 +45,5 @@ def test_predict_cli_on_a_folder_with_a_broken_file(world_dir, tiny_model, tmp_p
     assert "broken.mp4: ERROR" in capsys.readouterr().out
     assert main(["predict", str(folder / "val_000000.mp4"), "--model", str(tiny_model), "--out",
                  str(tmp_path / "p.csv"), "--max-new-tokens", "4"]) == 0
-    assert list(csv.DictReader((tmp_path / "p.csv").open()))[0]["path"].endswith("val_000000.mp4")
+    assert list(csv.DictReader((tmp_path / "p.csv").open()))[0]["id"].endswith("val_000000.mp4")
     assert main(["predict", str(tmp_path / "empty_dir_that_is_missing"), "--model", str(tiny_model)]) == 2

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from r1omni.cli import main
-from r1omni.config import ConfigError, load_config, save_config
+from r1omni.errors import ConfigError
+from r1omni.train.config import load_config, save_config
 
 
 @pytest.fixture
@@ -39,13 +40,15 @@ def test_presets_sit_under_the_file_and_overrides(manifest):
 
 @pytest.mark.parametrize("items, message", [
     (["grpo.num_generations=1"], "num_generations must be at least 2"),
-    (["train.batch_size=10"], "multiples of grpo.num_generations"),
+    (["train.batch_size=10"], "multiple of grpo.num_generations"),
+    (["model.preset=giant"], "model.preset must be one of nano, r1omni-0.5b, qwen2.5-omni"),
     (["grpo.loss_type=ppo"], "grpo.loss_type must be one of grpo, bnpo, dr_grpo, dapo"),
     (["data.train=/no/such.jsonl"], "data.train: /no/such.jsonl does not exist"),
     (["train.speed=3"], r"unknown keys \['speed'\] in train"),
     (["train.lr=fast"], "train.lr must be float, got 'fast'"),
     (["grpo.preset=ppo"], "grpo.preset must be one of"),
-    (["grpo.reward_weights={length: 1}"], "unknown rewards"),
+    (["grpo.reward_weights={length: 1}"], "unknown reward 'length'"),
+    (["grpo.reward_weights={no_such_module:fn: 1}"], "cannot import"),
     (["sft.target=essay"], "sft.target"),
     (["train.distributed=deepspeed"], "train.distributed must be one of auto, ddp, fsdp"),
     (["data.media_cache_mb=-1"], "data.media_cache_mb must be >= 0"),
@@ -64,7 +67,14 @@ def test_cli_rejects_a_bad_config_before_loading_a_model(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
+SHIPPED = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+
+
+def test_the_shipped_configs_are_found():
+    assert len(SHIPPED) >= 6
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     kind = "grpo" if "grpo" in path.name else "sft"
     config = load_config(path, kind=kind, check_files=False)

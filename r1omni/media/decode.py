@@ -23,6 +23,9 @@ from PIL import Image, UnidentifiedImageError
 
 from r1omni.errors import MediaError, MissingStreamError
 
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".flv", ".webm", ".mpg", ".mpeg", ".m4v"})
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac", ".opus"})
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 SAMPLE_RATE = 16_000
 # SigLIP's processor mean (0.5) as uint8: HumanOmni pads frames with the processor mean.

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from r1omni.errors import ConfigError
+
 STATE = "trainer_state.json"
 
 
@@ -51,8 +53,6 @@ def load_checkpoint(directory: Path, policy, optimizer, scheduler, full: bool = 
     """Restore optimizer, scheduler and RNG states; return the saved trainer state. `full`: the
     policy is sharded and each process takes its part of the saved states."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-    from r1omni.config import ConfigError
 
     directory = Path(directory)
     if not (directory / STATE).is_file() or not (directory / "training.pt").is_file():

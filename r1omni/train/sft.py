@@ -7,9 +7,9 @@ start), ``label`` (``<answer>{label}</answer>``, the paper's label-SFT baseline)
 
 from __future__ import annotations
 
-from r1omni.config import ConfigError
+from r1omni.errors import ConfigError
 from r1omni.models.tokenizer import IM_END
-from r1omni.training.base import Trainer
+from r1omni.train.loop import Trainer
 
 TARGET_FIELDS = {"reasoning": "rationale", "label": "label", "caption": "caption"}
 
@@ -44,20 +44,20 @@ class SFTTrainer(Trainer):
     def train_step(self, step: int) -> dict:
         train = self.config.train
         examples = self.stream.next_examples(train.batch_size)
-        mine = examples[self.rank :: self.world]
+        mine = examples[self.rank :: self.processes]
         self.last_batch_ids = [e.row.id for e in mine]
         every_target = [self.target_ids(e.row) for e in examples]
-        targets = every_target[self.rank :: self.world]
+        targets = every_target[self.rank :: self.processes]
         # Token mean over the whole step (all processes), whatever the micro-batching.
         step_tokens = sum(len(t) for t in every_target)
-        size = max(1, train.micro_batch_size // self.world)
+        size = train.micro_batch_size
 
         def micro_loss(start: int):
             def compute():
                 batch = mine[start : start + size]
                 prompts = [self.policy.prompt(e.messages, e.media) for e in batch]
                 logprobs, mask = self.policy.completion_logprobs(prompts, targets[start : start + size])
-                return -(logprobs * mask).sum() * self.world / step_tokens
+                return -(logprobs * mask).sum() * self.processes / step_tokens
             return compute
 
         metrics = self.update(micro_loss(i) for i in range(0, len(mine), size))

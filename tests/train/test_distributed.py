@@ -1,5 +1,6 @@
 """Two CPU processes (gloo, launched by torchrun or accelerate) equal one process on the same
-global batch, with whole models on each (DDP) or sharded ones (FSDP)."""
+global batch, with whole models on each (DDP) or sharded ones (FSDP). GRPO on every backend is in
+tests/test_backend_matrix.py; here: SFT, DAPO's extra sampling rounds, and accelerate's launcher."""
 
 import os
 import socket
@@ -9,15 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import overrides
+from train_helpers import overrides
 
-from r1omni.config import load_config
 from r1omni.models import OmniPolicy
 from r1omni.rl.trainer import GRPOTrainer
-from r1omni.sft import SFTTrainer
+from r1omni.train.config import load_config
+from r1omni.train.sft import SFTTrainer
 
 ROOT = Path(__file__).parents[2]
-EXTRA = {"grpo.beta": 0.04, "grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0, format: 1.0}"}
+EXTRA = {"grpo.beta": 0.04, "grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0, format: 1.0}"}
 
 
 def _data(world_dir, kind):
@@ -44,7 +45,7 @@ def single(world_dir, tiny_model, tmp_path_factory):
 
 
 def _launch(launcher: list[str], kind: str, items: list[str]) -> subprocess.CompletedProcess:
-    path = os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}  # every process imports the test reward
     done = subprocess.run([*launcher, "-m", "r1omni.cli", kind, *items], env=env, capture_output=True, text=True,
                           timeout=300)
@@ -72,7 +73,8 @@ def _torchrun() -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", _free_port()]
 
 
-@pytest.mark.parametrize("kind,mode", [("grpo", "ddp"), ("sft", "ddp"), ("grpo", "fsdp"), ("sft", "fsdp")])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,mode", [("sft", "ddp"), ("sft", "fsdp")])
 def test_two_processes_match_one(world_dir, tiny_model, tmp_path, single, kind, mode):
     out = tmp_path / "two"
     items = overrides(world_dir, tiny_model, out, **{**_data(world_dir, kind), "train.distributed": mode,
@@ -83,6 +85,7 @@ def test_two_processes_match_one(world_dir, tiny_model, tmp_path, single, kind, 
     assert "val_uar" in (out / "metrics.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_dynamic_sampling_keeps_sharded_processes_in_step(world_dir, tiny_model, tmp_path):
     """DAPO's dynamic sampling under FSDP: processes agree on the number of extra sampling rounds
     and generate inside one gather per step, so none waits on a collective the other skips."""
@@ -93,6 +96,7 @@ def test_dynamic_sampling_keeps_sharded_processes_in_step(world_dir, tiny_model,
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_accelerate_fsdp_config_shards_and_resumes(world_dir, tiny_model, tmp_path, single):
     """`accelerate launch --config_file configs/accelerate/fsdp.yaml` selects FSDP; a sharded
     checkpoint after step 1 resumes to the same weights as the straight run."""
@@ -110,8 +114,8 @@ def test_accelerate_fsdp_config_shards_and_resumes(world_dir, tiny_model, tmp_pa
 
 
 def test_distributed_mode_follows_accelerate(monkeypatch):
-    from r1omni.config import ConfigError
-    from r1omni.training.sharding import distributed_mode
+    from r1omni.errors import ConfigError
+    from r1omni.train.dist import distributed_mode
 
     monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
     monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)

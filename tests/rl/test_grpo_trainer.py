@@ -2,13 +2,13 @@ import json
 
 import pytest
 import torch
-from conftest import overrides
+from train_helpers import overrides
 
-from r1omni.config import load_config
 from r1omni.models import OmniPolicy
 from r1omni.rl import trainer as trainer_module
 from r1omni.rl.trainer import GRPOTrainer
-from r1omni.training.base import TrainingError
+from r1omni.train.config import load_config
+from r1omni.train.loop import TrainingError
 
 
 def read_metrics(folder):
@@ -25,6 +25,10 @@ def test_grpo_steps_log_the_named_stages(world_dir, tiny_model, tmp_path):
     for key in ("reward", "accuracy", "format", "kl", "completion_length", "frac_reward_zero_std", "loss",
                 "grad_norm", "clip_ratio", "seconds", "lr"):
         assert key in metrics[0], key
+    stages = ("read", "generate", "reward", "advantages", "old_logprobs", "ref_logprobs", "update")
+    for m in metrics:  # every stage timed, and together they make up nearly all of the step
+        assert all(m[f"time_{s}"] >= 0 for s in stages)
+        assert sum(m[f"time_{s}"] for s in stages) <= m["seconds"] + 1e-3
     assert all(0 <= m["completion_length"] <= 9 for m in metrics)  # 8 new tokens (+ end of turn)
     assert OmniPolicy.from_pretrained(final) is not None
 
@@ -40,7 +44,7 @@ def resumed_moved(checkpoint, start) -> bool:
 
 # A reward that differs within groups from the first step, so the weights (and the KL term
 # against the starting policy) change before the checkpoint.
-VOWELS = {"grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0, format: 1.0}"}
+VOWELS = {"grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0, format: 1.0}"}
 
 
 @pytest.mark.parametrize("extra", [VOWELS, {"grpo.preset": "dapo", "grpo.num_iterations": 2, **VOWELS}])
@@ -61,7 +65,8 @@ def test_resume_continues_exactly(world_dir, tiny_model, tmp_path, extra):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-7), name
-    timeless = [[{k: v for k, v in m.items() if k != "seconds"} for m in read_metrics(tmp_path / run)]
+    timeless = [[{k: v for k, v in m.items() if k != "seconds" and not k.startswith("time_")}
+                 for m in read_metrics(tmp_path / run)]
                 for run in ("a", "b")]
     assert timeless[0] == timeless[1]  # the same rewards, losses and norms, step by step
 
@@ -82,7 +87,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(world_dir, tiny_model, 
 def test_lora_training_moves_only_adapters_and_the_rest_that_is_trainable(world_dir, tiny_model, tmp_path):
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "lora", **{
         "model.lora": "{r: 4, alpha: 8}", "train.max_steps": 1,
-        "grpo.reward_weights": "{test_rewards_plugin:vowel_reward: 1.0}"}))
+        "grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0}"}))
     trainer = GRPOTrainer(config)
     before = {k: v.clone() for k, v in trainer.policy.lm.named_parameters()}
     trainer.run()
@@ -92,14 +97,12 @@ def test_lora_training_moves_only_adapters_and_the_rest_that_is_trainable(world_
 
 @pytest.mark.parametrize("setting", ["folder", "none"])
 def test_frozen_towers_read_the_feature_cache_while_training(world_dir, tmp_path, setting):
-    from conftest import CORPUS
-
-    from r1omni.models import nano
+    from r1omni.models import ComposedPolicy
 
     torch.manual_seed(0)
-    lm = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
-    frozen = nano(CORPUS, vocab_size=300, lm=lm, vision={"width": 16}, audio={"width": 16}, projector_hidden=32,
-                  frozen=["video", "audio"]).save_pretrained(tmp_path / "frozen")
+    policy = ComposedPolicy.tiny_variants()["nano"]()
+    policy.config.frozen = ["video", "audio"]
+    frozen = policy.save_pretrained(tmp_path / "frozen")
     cache = tmp_path / "cache" if setting == "folder" else "none"
     config = load_config(None, overrides(world_dir, frozen, tmp_path / "g", **{"model.feature_cache": cache,
                                                                                 "train.max_steps": 1}))

@@ -4,7 +4,7 @@ A subclass implements `train_step(step) -> metrics`, calling `update(micro_losse
 one optimizer step. Several processes (``accelerate launch`` / ``torchrun``) each take their
 share of every batch and average gradients, so the result equals one process on the global batch;
 with ``train.distributed=fsdp`` (or an accelerate FSDP config) they also shard the weights,
-gradients and optimizer states (`r1omni.training.sharding`).
+gradients and optimizer states (`r1omni.train.dist`).
 """
 
 from __future__ import annotations
@@ -12,43 +12,45 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import nullcontext
+from collections import defaultdict
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
-from r1omni.config import ConfigError, RunConfig, save_config
 from r1omni.data import read_manifest
-from r1omni.errors import R1OmniError
-from r1omni.models import OmniPolicy, nano
-from r1omni.models.cache import FeatureCache, default_cache_dir
-from r1omni.models.shared_prefix import enable_checkpointing
-from r1omni.training.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
-from r1omni.training.data import Position, RowStream
-from r1omni.training.sharding import ShardedPolicy, distributed_mode
+from r1omni.errors import ConfigError, R1OmniError
+from r1omni.eval.metrics import uar, war
+from r1omni.models import FeatureCache, OmniPolicy, build_preset
+from r1omni.models.cache import default_cache_dir
+from r1omni.predict import Predictor
+from r1omni.prompts import MODALITIES
+from r1omni.train.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
+from r1omni.train.config import RunConfig, save_config
+from r1omni.train.dist import ShardedPolicy, average_gradients, distributed_mode, init_distributed, process_info
+from r1omni.train.examples import Position, RowStream, texts_for_tokenizer
 
 
 class TrainingError(R1OmniError):
     """A run that cannot go on (e.g. repeated non-finite losses)."""
 
 
-def world() -> tuple[int, int]:
-    """(rank, number of processes) of a torchrun / accelerate launch, or (0, 1)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+class StageTimer:
+    """Seconds spent in each named stage of a step, summed over the stage's entries."""
 
+    def __init__(self):
+        self.totals: dict[str, float] = defaultdict(float)
 
-def init_distributed() -> None:
-    """Join the process group that torchrun / accelerate launch describe in the environment."""
-    import os
+    @contextmanager
+    def __call__(self, stage: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[stage] += time.perf_counter() - started
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    def metrics(self) -> dict[str, float]:
+        return {f"time_{stage}": round(seconds, 4) for stage, seconds in self.totals.items()}
 
 
 class Trainer:
@@ -58,25 +60,24 @@ class Trainer:
         config.validate()
         self.config = config
         init_distributed()
-        self.rank, self.world = world()
+        self.rank, self.processes = process_info()
         torch.manual_seed(config.train.seed)
         self.output = Path(config.train.output_dir)
         self.resumed_from = resume
-        self.policy = self._load_policy(resume)
-        self.sharding: ShardedPolicy | None = None
-        self.prepare_models()
-        if self.world > 1 and self.rank == 0:
-            print(f"{self.world} processes, {'fsdp' if self.sharding is not None else 'ddp'}")
         self.rows = read_manifest(config.data.train)[: config.data.max_rows]
         self.check_rows(self.rows)
         self.val_rows = read_manifest(config.data.val)[: config.data.val_rows] if config.data.val else []
-        trainable = [(n, p) for n, p in self.policy.named_parameters() if p.requires_grad]
-        if not trainable:
+        self.policy = self._load_policy(resume)
+        self.sharding: ShardedPolicy | None = None
+        self.prepare_models()
+        if self.processes > 1 and self.rank == 0:
+            print(f"{self.processes} processes, {'fsdp' if self.sharding is not None else 'ddp'}")
+        parts = self.policy.parameter_groups()
+        if not parts["lm"] and not parts["encoders"]:
             raise ConfigError("the model has no trainable parameters")
-        encoders = [p for n, p in trainable if n.startswith(("towers.", "projectors."))]
-        rest = [p for n, p in trainable if not n.startswith(("towers.", "projectors."))]
-        groups = [{"params": rest}] + ([{"params": encoders, "lr": config.train.lr * config.train.encoder_lr_scale}]
-                                       if encoders else [])
+        groups = [{"params": parts["lm"]}] + ([{"params": parts["encoders"],
+                                                "lr": config.train.lr * config.train.encoder_lr_scale}]
+                                              if parts["encoders"] else [])
         self.optimizer = torch.optim.AdamW(groups, lr=config.train.lr, weight_decay=config.train.weight_decay)
         self.total_steps = self._total_steps()
         from transformers import get_scheduler
@@ -90,7 +91,7 @@ class Trainer:
             state = load_checkpoint(Path(resume), self.policy, self.optimizer, self.scheduler,
                                     full=self.sharding is not None)
             self.step, position = state["step"], Position(**state["position"])
-        self.stream = RowStream(self.rows, self.policy.config, config.data.modalities, config.data.prompt,
+        self.stream = RowStream(self.rows, self.policy, config.data.modalities, config.data.prompt,
                                 config.data.labels, config.train.seed, position, config.data.media_cache_mb)
         self.bad_steps = 0
         self.last_batch_ids: list[str] = []
@@ -99,25 +100,27 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
 
     def _load_policy(self, resume) -> OmniPolicy:
-        source = resume or self.config.model.path
+        """The checkpoint's policy, else the config's model.path, else a fresh model.preset."""
+        model = self.config.model
+        source = resume or model.path
         device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
         if source:
             policy = OmniPolicy.from_pretrained(source, device=device, dtype="float32")
         else:
-            policy = nano(vocab_size=self.config.model.vocab_size).to(device)
-        if self.config.model.lora and not policy.config.lora:
-            policy.add_lora(**self.config.model.lora)
-        if self.config.model.gradient_checkpointing:
-            enable_checkpointing(policy.lm)
-        cache = self.config.model.feature_cache
-        if cache != "none" and any(m in policy.config.frozen for m in policy.config.towers):
-            policy.feature_cache = FeatureCache(default_cache_dir() if cache == "default" else cache)
+            policy = build_preset(model.preset, texts_for_tokenizer(self.rows), **model.preset_options).to(device)
+        if model.lora and not policy.config.lora:
+            policy.add_lora(**model.lora)
+        if model.gradient_checkpointing:
+            policy.enable_checkpointing()
+        if model.feature_cache != "none" and policy.frozen_encoders():
+            policy.feature_cache = FeatureCache(default_cache_dir() if model.feature_cache == "default"
+                                                else model.feature_cache)
         return policy.train()
 
     def prepare_models(self) -> None:
         """Shard the policy when asked (before the optimizer sees its parameters). Subclasses
         that need a frozen copy of the whole policy (GRPO's reference) make it first."""
-        if distributed_mode(self.config.train.distributed) == "fsdp" and self.world > 1:
+        if distributed_mode(self.config.train.distributed) == "fsdp" and self.processes > 1:
             self.sharding = ShardedPolicy(self.policy)
 
     def gathered(self):
@@ -147,9 +150,9 @@ class Trainer:
 
     def local_share(self, count: int) -> int:
         """How many of a step's `count` examples this process takes."""
-        if count % self.world:
-            raise ConfigError(f"{count} examples per step do not split over {self.world} processes")
-        return count // self.world
+        if count % self.processes:
+            raise ConfigError(f"{count} examples per step do not split over {self.processes} processes")
+        return count // self.processes
 
     def _writers(self) -> list:
         writers = []
@@ -187,16 +190,12 @@ class Trainer:
             loss.backward()
             total += float(loss.detach())
         params = [p for p in self.policy.parameters() if p.requires_grad]
-        if self.world > 1 and self.sharding is None:  # FSDP has already averaged its shards
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= self.world
-        if self.world > 1:
+        if self.processes > 1 and self.sharding is None:  # FSDP has already averaged its shards
+            average_gradients(params, self.processes)
+        if self.processes > 1:
             loss_tensor = torch.tensor([total], device=self.policy.device)
-            dist.all_reduce(loss_tensor)
-            total = float(loss_tensor) / self.world
+            torch.distributed.all_reduce(loss_tensor)
+            total = float(loss_tensor) / self.processes
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.train.max_grad_norm)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor when sharded
         if not (math.isfinite(total) and math.isfinite(grad_norm)):
@@ -209,34 +208,30 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.bad_steps = 0
-        for tower in getattr(self.policy, "towers", {}).values():
-            tower.forget_fingerprint()
+        self.policy.weights_changed()
         return {"loss": total, "grad_norm": grad_norm, "skipped": 0}
 
     def train_step(self, step: int) -> dict:
         raise NotImplementedError
 
-    def evaluate(self) -> dict:
-        """Greedy predictions on the validation rows (through `r1omni.predict`): UAR and WAR."""
-        from r1omni.evaluate import uar, war
-        from r1omni.predict import Model
-
+    def validate(self) -> dict:
+        """Greedy answers on the validation rows (through `r1omni.predict`): UAR and WAR."""
         if not self.val_rows:
             return {}
         data = self.config.data
-        modal = "video_audio" if set(data.modalities) == {"video", "audio"} else data.modalities[0]
-        model = Model(self.policy, data.prompt, data.labels, max_new_tokens=self.max_new_tokens())
-        mine = self.val_rows[self.rank :: self.world]
+        predictor = Predictor(self.policy, data.prompt, data.labels, max_new_tokens=self.max_new_tokens())
+        mine = self.val_rows[self.rank :: self.processes]
         labels = [row.label for row in mine]
+        modalities = tuple(m for m in MODALITIES if m in data.modalities)
         with self.gathered():
-            predictions = [p.answer for p in model.predict_clips([(r.id, r.video, r.audio) for r in mine], modal)]
+            answers = [p.answer for p in predictor.predict_rows(mine, modalities)]
         self.policy.train()
-        if self.world > 1:
-            parts = [None] * self.world
-            dist.all_gather_object(parts, (labels, predictions))
+        if self.processes > 1:
+            parts = [None] * self.processes
+            torch.distributed.all_gather_object(parts, (labels, answers))
             labels = [x for part in parts for x in part[0]]
-            predictions = [x for part in parts for x in part[1]]
-        return {"val_uar": uar(labels, predictions), "val_war": war(labels, predictions)}
+            answers = [x for part in parts for x in part[1]]
+        return {"val_uar": uar(labels, answers), "val_war": war(labels, answers)}
 
     def max_new_tokens(self) -> int:
         return self.config.grpo.max_completion_length
@@ -285,7 +280,7 @@ class Trainer:
                 metrics.update(step=self.step, epoch=round(self.stream.epoch_fraction(), 4),
                                lr=self.scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - started, 3))
                 if train.eval_every and (self.step % train.eval_every == 0 or self.step == self.total_steps):
-                    metrics.update(self.evaluate())
+                    metrics.update(self.validate())
                 if self.step % train.log_every == 0 or self.step == self.total_steps:
                     self.log(metrics)
                 bar.update(task, completed=self.step, status=self.status(metrics))

@@ -8,7 +8,8 @@ from sklearn.metrics import accuracy_score, recall_score
 
 from r1omni.cli import main
 from r1omni.errors import ManifestError
-from r1omni.evaluate import confusion_matrix, evaluate_predictions, per_class_recall, score, uar, war
+from r1omni.eval.metrics import confusion_matrix, per_class_recall, score, uar, war
+from r1omni.eval.predictions import score_predictions_file
 
 CLASSES = ["happy", "sad", "angry", "neutral"]
 
@@ -90,7 +91,7 @@ def test_eval_cli_writes_metrics_and_confusion_png(tmp_path, capsys):
 def test_eval_with_bare_predictions(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"label": "Fearful", "prediction": "fear"},
                                                {"label": "calm", "prediction": "CALM"}])
-    scores = evaluate_predictions(path)
+    scores = score_predictions_file(path)
     assert scores.war == 1.0 and scores.format_rate is None
 
 
@@ -106,14 +107,14 @@ def test_malformed_prediction_files(tmp_path, content, message, capsys):
     path = tmp_path / "p.jsonl"
     path.write_text(content)
     with pytest.raises(ManifestError, match=message):
-        evaluate_predictions(path)
+        score_predictions_file(path)
     assert main(["eval", "--predictions", str(path)]) == 2
     assert message.split(": ")[-1] in capsys.readouterr().err
 
 
 def test_missing_predictions_file(tmp_path):
     with pytest.raises(ManifestError, match="not found"):
-        evaluate_predictions(tmp_path / "nope.jsonl")
+        score_predictions_file(tmp_path / "nope.jsonl")
 
 
 def test_eval_reports_cue_faithfulness_when_rows_carry_cues(tmp_path, capsys):
@@ -133,5 +134,5 @@ def test_eval_reports_cue_faithfulness_when_rows_carry_cues(tmp_path, capsys):
     assert faithfulness["recall"] == pytest.approx(0.25)  # (2/4 + 0/4) / 2
     assert faithfulness["n"] == 2
     assert "cue precision" in capsys.readouterr().out
-    without = evaluate_predictions(write_jsonl(tmp_path / "q.jsonl", [{"label": "sad", "prediction": "sad"}]))
+    without = score_predictions_file(write_jsonl(tmp_path / "q.jsonl", [{"label": "sad", "prediction": "sad"}]))
     assert without.faithfulness is None

@@ -1,0 +1,143 @@
+"""UAR, WAR, per-class recall and confusion matrices, and reports of them.
+
+Predictions are canonical labels or None. A prediction that is None (unparsable) or outside the
+class list counts as wrong and never adds a class: UAR is the mean recall over the classes
+present in the ground truth, as the emotion-recognition literature reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from r1omni.labels import ALL_LABELS, VOCABULARIES
+from r1omni.prompts import extract_think
+from r1omni.rewards import format_reward
+
+
+def _check_lengths(labels: Sequence, predictions: Sequence) -> None:
+    if len(labels) != len(predictions):
+        raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
+    if not labels:
+        raise ValueError("no labels to score")
+
+
+def per_class_recall(labels: Sequence[str], predictions: Sequence[str | None]) -> dict[str, float]:
+    """Recall of each class present in `labels`, in order of first appearance."""
+    _check_lengths(labels, predictions)
+    hits: dict[str, list[int]] = {}
+    for gold, pred in zip(labels, predictions):
+        counts = hits.setdefault(gold, [0, 0])
+        counts[0] += gold == pred
+        counts[1] += 1
+    return {label: right / total for label, (right, total) in hits.items()}
+
+
+def uar(labels: Sequence[str], predictions: Sequence[str | None]) -> float:
+    """Unweighted average recall: the mean of the per-class recalls of the true classes."""
+    return float(np.mean(list(per_class_recall(labels, predictions).values())))
+
+
+def war(labels: Sequence[str], predictions: Sequence[str | None]) -> float:
+    """Weighted average recall, which is plain accuracy."""
+    _check_lengths(labels, predictions)
+    return sum(g == p for g, p in zip(labels, predictions)) / len(labels)
+
+
+def confusion_matrix(
+    labels: Sequence[str], predictions: Sequence[str | None], classes: Sequence[str]
+) -> np.ndarray:
+    """Counts ``[len(classes), len(classes) + 1]``: rows true class, columns predicted class,
+    the last column every prediction outside `classes` (unparsable included)."""
+    _check_lengths(labels, predictions)
+    position = {c: i for i, c in enumerate(classes)}
+    missing = sorted(set(labels) - set(position))
+    if missing:
+        raise ValueError(f"true labels {missing} are not among the classes {list(classes)}")
+    matrix = np.zeros((len(classes), len(classes) + 1), dtype=np.int64)
+    for gold, pred in zip(labels, predictions):
+        matrix[position[gold], position.get(pred, len(classes))] += 1
+    return matrix
+
+
+def class_order(labels: Sequence[str], datasets: Sequence[str | None] = ()) -> list[str]:
+    """The classes to tabulate: a shared dataset's vocabulary order, else sorted true labels."""
+    present = set(labels)
+    names = {d for d in datasets if d}
+    if len(names) == 1 and (name := names.pop()) in VOCABULARIES:
+        vocab = VOCABULARIES[name]
+        if present <= set(vocab):
+            return list(vocab)
+    return sorted(present)
+
+
+@dataclass
+class Scores:
+    """Everything `r1omni eval` reports, fractions in [0, 1]."""
+
+    uar: float
+    war: float
+    per_class: dict[str, float]
+    n: int
+    format_rate: float | None  # None when only bare predictions were given
+    unparsable_rate: float
+    classes: list[str]
+    confusion: np.ndarray
+    faithfulness: dict | None = None  # mean cue precision/recall/F1 when rows carry cues
+
+    def to_json(self) -> dict:
+        return {
+            "uar": self.uar,
+            "war": self.war,
+            "per_class": self.per_class,
+            "n": self.n,
+            "format_rate": self.format_rate,
+            "unparsable_rate": self.unparsable_rate,
+            "classes": self.classes,
+            "confusion": self.confusion.tolist(),
+            "cue_faithfulness": self.faithfulness,
+        }
+
+
+def faithfulness_summary(completions: Sequence[str], cues: Sequence[dict | None]) -> dict | None:
+    """Mean cue precision, recall and F1 of the reasoning (the ``<think>`` text, or the whole
+    completion without one) over the rows that carry true cues; None when none do."""
+    from r1omni.data.synth.faithfulness import cue_faithfulness
+
+    results = [cue_faithfulness(extract_think(c) or c, truth) for c, truth in zip(completions, cues) if truth]
+    if not results:
+        return None
+
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in results if r[key] is not None]
+        return float(np.mean(values)) if values else None
+
+    return {"precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), "n": len(results),
+            "no_claims_rate": sum(r["precision"] is None for r in results) / len(results)}
+
+
+def score(
+    labels: Sequence[str],
+    predictions: Sequence[str | None],
+    completions: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    cues: Sequence[dict | None] | None = None,
+) -> Scores:
+    """All metrics for one prediction set; `completions` add the format pass rate, and with
+    `cues` (the clips' true cues) the faithfulness of the reasoning."""
+    classes = list(classes) if classes is not None else class_order(labels)
+    unparsable = sum(p is None or p not in ALL_LABELS for p in predictions)
+    recall = per_class_recall(labels, predictions)
+    return Scores(
+        uar=uar(labels, predictions),
+        war=war(labels, predictions),
+        per_class={c: recall[c] for c in classes if c in recall},
+        n=len(labels),
+        format_rate=float(np.mean(format_reward(completions))) if completions else None,
+        unparsable_rate=unparsable / len(labels),
+        classes=classes,
+        confusion=confusion_matrix(labels, predictions, classes),
+        faithfulness=faithfulness_summary(completions, cues) if completions and cues else None,
+    )

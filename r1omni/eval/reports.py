@@ -1,0 +1,104 @@
+"""Reports of scores: confusion matrices and per-class recall plots, tables for the terminal and Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from r1omni.eval.metrics import Scores
+
+OTHER = "(other)"  # confusion-matrix column for unparsable or out-of-class predictions
+
+
+def plot_confusion(scores: Scores, path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix as a PNG, counts written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = scores.confusion
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    columns = scores.classes + [OTHER]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(columns), 1.0 + 0.6 * len(scores.classes)))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(scores.classes)), scores.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), value in np.ndenumerate(counts):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title(title or f"UAR {scores.uar:.1%}  WAR {scores.war:.1%}  (n={scores.n})")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def scores_table(scores: Scores, title: str = "evaluation"):
+    """The scores as a rich table: headline metrics, then recall per class."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("UAR", f"{scores.uar:.2%}")
+    table.add_row("WAR", f"{scores.war:.2%}")
+    table.add_row("format pass rate", "—" if scores.format_rate is None else f"{scores.format_rate:.2%}")
+    table.add_row("unparsable rate", f"{scores.unparsable_rate:.2%}")
+    table.add_row("clips", str(scores.n))
+    if scores.faithfulness:
+        for key in ("precision", "recall", "f1"):
+            value = scores.faithfulness[key]
+            table.add_row(f"cue {key}", "—" if value is None else f"{value:.2%}")
+    for label, recall in scores.per_class.items():
+        table.add_row(f"recall {label}", f"{recall:.2%}")
+    return table
+
+
+def plot_per_class_recall(results: dict[str, Scores], path: str | Path) -> Path:
+    """Grouped bars: recall per class for each named result (e.g. each modality setting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = next(iter(results.values())).classes
+    width = 0.8 / len(results)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(classes), 3.6))
+    for k, (name, scores) in enumerate(results.items()):
+        values = [scores.per_class.get(c, 0.0) for c in classes]
+        ax.bar(np.arange(len(classes)) + (k - (len(results) - 1) / 2) * width, values, width,
+               label=f"{name} (UAR {scores.uar:.1%})")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def markdown_report(results: dict[str, Scores], title: str) -> str:
+    """A Markdown table of the headline metrics per named result, then recall per class."""
+    lines = [f"# {title}", "", "| setting | n | UAR | WAR | format | unparsable | cue precision | cue recall |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, s in results.items():
+        faith = s.faithfulness or {}
+
+        def pct(value):
+            return "—" if value is None else f"{value:.1%}"
+
+        lines.append(f"| {name} | {s.n} | {pct(s.uar)} | {pct(s.war)} | {pct(s.format_rate)} | "
+                     f"{pct(s.unparsable_rate)} | {pct(faith.get('precision'))} | {pct(faith.get('recall'))} |")
+    classes = next(iter(results.values())).classes
+    lines += ["", "Recall per class:", "", "| setting | " + " | ".join(classes) + " |",
+              "|---|" + "---|" * len(classes)]
+    for name, s in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{s.per_class.get(c, 0.0):.1%}" for c in classes) + " |")
+    return "\n".join(lines) + "\n"

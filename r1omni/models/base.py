@@ -1,0 +1,328 @@
+"""The policy interface: everything training, prediction, the feature cache and sharding use of a model.
+
+An `OmniPolicy` reads a clip (`read_clip`), encodes it (`encode`), builds a chat prompt with the
+clip's embeddings spliced in (`build_inputs`, `prompt`), samples G completions per prompt from one
+prefill (`generate`) and scores completions (`completion_logprobs`); those two come from
+`SharedPrefixLM`. For training it names its parameter groups, its modality encoders (frozen ones
+feed the feature cache and are shared with GRPO's reference), its shard units, and takes LoRA
+adapters. It saves to and loads from a folder.
+
+A backend is one subclass registered with `@register_backend(name)`; `OmniPolicy.from_pretrained`
+builds whichever backend a saved folder names, and the test matrix runs every registered backend
+through every path by its `tiny_variants`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from r1omni.errors import ConfigError, MissingStreamError
+from r1omni.media import read_audio, read_frames
+from r1omni.models.cache import FeatureCache, array_hash, content_hash
+from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
+
+CONFIG_NAME, WEIGHTS_NAME = "r1omni_config.json", "model.safetensors"
+MODALITIES = ("video", "audio")
+PARTS = ("video", "audio", "lm")  # what `frozen` may name
+
+
+@dataclass
+class PolicyConfig:
+    backend: str  # a registered backend ("composed", "qwen2_5_omni"); "nano" is read as composed
+    lm: dict  # a Hugging Face config dict (with model_type) for the causal LM
+    towers: dict[str, dict]  # modality -> encoder config
+    projector_hidden: int = 512
+    frozen: list[str] = field(default_factory=list)  # parts not trained: "video", "audio", "lm"
+    num_frames: int = 8
+    frame_size: int = 112
+    max_audio_seconds: float = 30.0
+    attn_implementation: str = "sdpa"
+    lora: dict | None = None  # peft LoraConfig arguments: the LM trains low-rank adapters only
+    # End each projector with a LayerNorm scaled to the LM's token embeddings. A from-scratch LM
+    # (nano) has tiny embeddings (std 0.02); media tokens ten times larger stop it from learning
+    # to read them (measured: a nano LM memorises 32 clips from std-0.02 tokens, not from 0.2).
+    projector_norm: bool = False
+
+    def validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}")
+        unknown = sorted(set(self.towers) - set(MODALITIES))
+        if unknown or not self.towers:
+            raise ConfigError(f"towers must be given for video and/or audio, got {sorted(self.towers)}")
+        bad = sorted(set(self.frozen) - set(PARTS))
+        if bad:
+            raise ConfigError(f"frozen parts must be among video, audio, lm; got {bad}")
+        if "model_type" not in self.lm:
+            raise ConfigError("lm config needs a model_type (e.g. qwen2)")
+
+
+@dataclass
+class ClipMedia:
+    """A clip's decoded media; the keys identify the content for the feature cache."""
+
+    frames: np.ndarray | None = None  # [N, S, S, 3] uint8
+    audio: np.ndarray | None = None  # [T] float32, 16 kHz
+    video_key: str | None = None
+    audio_key: str | None = None
+
+    def get(self, modality: str):
+        return self.frames if modality == "video" else self.audio
+
+    def key(self, modality: str) -> str:
+        given = self.video_key if modality == "video" else self.audio_key
+        return given or array_hash(self.get(modality))
+
+    def present(self) -> list[str]:
+        return [m for m in MODALITIES if self.get(m) is not None]
+
+
+@dataclass
+class ShardUnits:
+    """How FSDP splits a policy: `inner` units inside the LM (decoder layers, embeddings) and
+    `outer` ones outside it (projectors, trainable towers) are gathered only while they run; the
+    LM itself is the root; `keep_whole` are frozen parameters inside the LM (an encoder the
+    backend keeps there) that every process holds whole."""
+
+    inner: list[nn.Module | list[nn.Module]]
+    root: nn.Module
+    outer: list[nn.Module]
+    keep_whole: set[nn.Parameter]
+
+
+BACKENDS: dict[str, type[OmniPolicy]] = {}
+ALIASES = {"nano": "composed"}  # saved configs of earlier releases name the nano preset as a backend
+
+
+def register_backend(name: str) -> Callable[[type], type]:
+    """Class decorator: `OmniPolicy.from_pretrained` builds folders whose config names `name`."""
+
+    def register(cls: type) -> type:
+        cls.backend = name
+        BACKENDS[name] = cls
+        return cls
+
+    return register
+
+
+def resolve_device(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+                   ) -> tuple[torch.device, torch.dtype]:
+    """CUDA when available and bf16 where it is supported; otherwise the CPU in float32."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if dtype == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        dtype = torch.bfloat16 if cuda_bf16 else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    return device, dtype
+
+
+def decoder_layers(lm: nn.Module) -> list[nn.Module]:
+    """The transformer blocks of a Hugging Face decoder (Qwen2, Llama, Qwen2.5-Omni's thinker
+    name them *DecoderLayer; encoder blocks inside a thinker are named otherwise)."""
+    layers = [m for m in lm.modules() if type(m).__name__.endswith("DecoderLayer")]
+    if not layers:
+        raise ConfigError(f"no decoder layers found in {type(lm).__name__}")
+    return layers
+
+
+class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
+    """Video and audio in, text out; see the module docstring for the contract."""
+
+    backend: ClassVar[str]
+    config: PolicyConfig
+    lm: nn.Module  # a Hugging Face causal LM taking `inputs_embeds`
+    feature_cache: FeatureCache | None
+
+    # ------------------------------------------------------------------ what each backend implements
+
+    @abstractmethod
+    def encode(self, media: ClipMedia) -> dict:
+        """The clip's modality embeddings, keyed by modality, for what the clip has; frozen
+        encoders read and fill `feature_cache`."""
+
+    @abstractmethod
+    def build_inputs(self, messages: list[dict], embeddings: dict, add_generation_prompt: bool = True) -> Prompt:
+        """Render the chat template and splice each ``<video>``/``<audio>`` placeholder's embeddings in."""
+
+    @abstractmethod
+    def encoders(self) -> dict[str, nn.Module]:
+        """Modality -> the module that turns that modality's media into features (a tower)."""
+
+    @abstractmethod
+    def replace_encoder(self, modality: str, module: nn.Module) -> None:
+        """Put `module` in place of the modality's encoder (GRPO's reference shares frozen ones)."""
+
+    def adapters(self) -> list[nn.Module]:
+        """Modules outside the LM between the encoders and the LM (projectors)."""
+        return []
+
+    @classmethod
+    @abstractmethod
+    def tiny_variants(cls) -> dict[str, Callable[[], OmniPolicy]]:
+        """Builders of tiny random instances, one per code path worth testing (the test matrix)."""
+
+    # ------------------------------------------------------------------ media
+
+    def prompt(self, messages: list[dict], media: ClipMedia) -> Prompt:
+        return self.build_inputs(messages, self.encode(media))
+
+    def read_clip(self, video: str | Path | None, audio: str | Path | None, modalities=MODALITIES) -> ClipMedia:
+        """Decode what the encoders read, with this policy's frame count, frame size and audio
+        length. A stream the file lacks is left out (the prompt then carries only the
+        placeholders that exist); other media errors propagate."""
+        media = ClipMedia()
+        wanted = set(modalities) & set(self.encoders())
+        if video and "video" in wanted:
+            try:
+                media.frames = read_frames(video, self.config.num_frames, self.config.frame_size)
+                media.video_key = content_hash(video)
+            except MissingStreamError:
+                pass
+        if audio and "audio" in wanted:
+            try:
+                media.audio = read_audio(audio, max_seconds=self.config.max_audio_seconds)
+                media.audio_key = content_hash(audio)
+            except MissingStreamError:
+                pass
+        return media
+
+    def media_settings(self) -> str:
+        """The decoding settings that shape an encoder's input (part of a feature-cache key)."""
+        return f"{self.config.num_frames}x{self.config.frame_size}|{self.config.max_audio_seconds}"
+
+    # ------------------------------------------------------------------ training
+
+    def frozen_encoders(self) -> dict[str, nn.Module]:
+        return {m: e for m, e in self.encoders().items() if m in self.config.frozen}
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters: ``encoders`` (encoders and adapters, which train at
+        ``train.encoder_lr_scale`` times the rate) and ``lm`` (the rest)."""
+        outside = {id(p) for module in [*self.encoders().values(), *self.adapters()] for p in module.parameters()}
+        groups: dict[str, list[nn.Parameter]] = {"lm": [], "encoders": []}
+        for parameter in self.parameters():
+            if parameter.requires_grad:
+                groups["encoders" if id(parameter) in outside else "lm"].append(parameter)
+        return groups
+
+    def shard_units(self) -> ShardUnits:
+        """Decoder layers and the (tied) embedding inside the LM, trainable encoders and adapters
+        as their own units; frozen encoders stay whole."""
+        inner: list = list(decoder_layers(self.lm))
+        embed, head = self.lm.get_input_embeddings(), self.lm.get_output_embeddings()
+        # Prompts are embedded by calling the embedding directly, outside the LM's forward, so it
+        # needs hooks of its own; tied weights must share one unit.
+        inner.append([embed, head] if head is not None and head.weight is embed.weight else embed)
+        inside_lm = {id(m) for m in self.lm.modules()}
+        outer, keep_whole = list(self.adapters()), set()
+        for modality, encoder in self.encoders().items():
+            if modality in self.config.frozen:
+                keep_whole |= set(encoder.parameters()) if id(encoder) in inside_lm else set()
+            else:
+                (inner if id(encoder) in inside_lm else outer).append(encoder)
+        return ShardUnits(inner, self.lm, outer, keep_whole)
+
+    def add_lora(self, r: int = 16, alpha: int = 32, dropout: float = 0.0, **settings) -> None:
+        """Train low-rank adapters instead of the LM's weights (peft); saved and reloaded with
+        the policy."""
+        if self.config.lora:
+            raise ConfigError("this policy already has LoRA adapters")
+        self.config.lora = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, **settings}
+        self._inject_lora(self.config.lora)
+
+    def _inject_lora(self, settings: dict) -> None:
+        """Adapters on every linear layer of the LM's decoder blocks (not the encoders, not the
+        output head); the LM's other weights stop training."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        names = {id(m): n for n, m in self.lm.named_modules()}
+        targets = sorted(f"{names[id(layer)]}.{n}" for layer in decoder_layers(self.lm)
+                         for n, m in layer.named_modules() if isinstance(m, nn.Linear))
+        try:
+            lora = LoraConfig(**{"target_modules": targets, **settings})
+        except TypeError as err:
+            raise ConfigError(f"lora settings: {err}") from None
+        encoder_params = {id(p) for e in self.encoders().values() for p in e.parameters()}
+        inject_adapter_in_model(lora, self.lm)
+        for name, parameter in self.lm.named_parameters():
+            if id(parameter) not in encoder_params:
+                parameter.requires_grad_("lora_" in name)
+
+    def enable_checkpointing(self) -> None:
+        """Recompute the LM's activations in the backward pass instead of storing them."""
+        if hasattr(self.lm, "activation_checkpointing_enable"):  # transformers 5 renamed it
+            self.lm.activation_checkpointing_enable()
+        else:
+            self.lm.gradient_checkpointing_enable()
+
+    def weights_changed(self) -> None:
+        """Call after an optimizer step or a load: cached identities of trainable encoders (their
+        weights fingerprints) are stale. Frozen encoders keep theirs."""
+
+    def reference_copy(self) -> OmniPolicy:
+        """A frozen copy for GRPO's KL term that shares this policy's frozen encoders."""
+        shared = [*self.frozen_encoders().values(), self.tokenizer, self.feature_cache]
+        reference = copy.deepcopy(self, memo={id(x): x for x in shared})  # memo entries are reused, not copied
+        return reference.eval().requires_grad_(False)
+
+    def share_frozen_encoders(self, other: OmniPolicy) -> None:
+        """Use `other`'s frozen encoders (and its feature cache) instead of this policy's own."""
+        for modality, encoder in other.frozen_encoders().items():
+            self.replace_encoder(modality, encoder)
+        self.feature_cache = other.feature_cache
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, directory: str | Path, weights: dict[str, torch.Tensor] | None = None) -> Path:
+        """Weights (safetensors), `r1omni_config.json` and the tokenizer with its chat template.
+        `weights`: a full state dict to write instead of the module's own (a sharded policy's)."""
+        from safetensors.torch import save_file, save_model
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        if weights is None:
+            save_model(self, str(directory / WEIGHTS_NAME))
+        else:
+            save_file({k: v.contiguous() for k, v in weights.items()}, str(directory / WEIGHTS_NAME),
+                      metadata={"format": "pt"})
+        self.tokenizer.save_pretrained(directory)
+        return directory
+
+    @staticmethod
+    def from_pretrained(directory: str | Path, device: str | torch.device = "auto",
+                        dtype: str | torch.dtype = "auto") -> OmniPolicy:
+        """Load a saved policy of any registered backend. ``device="auto"`` takes CUDA when present,
+        else the CPU; ``dtype="auto"`` takes bfloat16 on a GPU that supports it, else float32."""
+        from safetensors.torch import load_model
+        from transformers import AutoTokenizer
+
+        directory = Path(directory)
+        config_path = directory / CONFIG_NAME
+        if not config_path.is_file():
+            raise ConfigError(f"{directory}: not a saved r1omni model (no {CONFIG_NAME})")
+        try:
+            config = PolicyConfig(**json.loads(config_path.read_text()))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{config_path}: {err}") from None
+        config.backend = ALIASES.get(config.backend, config.backend)
+        config.validate()
+        policy = BACKENDS[config.backend](config, AutoTokenizer.from_pretrained(directory))
+        try:
+            load_model(policy, str(directory / WEIGHTS_NAME))
+        except (RuntimeError, OSError) as err:
+            raise ConfigError(f"{directory / WEIGHTS_NAME}: weights do not fit {CONFIG_NAME} ({err})") from None
+        device, dtype = resolve_device(device, dtype)
+        return policy.to(device=device, dtype=dtype)

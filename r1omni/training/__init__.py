@@ -1,1 +1,0 @@
-"""What SFT and GRPO share: training examples, the step loop, checkpoints, logging."""
