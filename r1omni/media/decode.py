@@ -47,7 +47,8 @@ class MediaInfo:
     sample_rate: int | None = None
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: Path) -> None:
+    """A clear `MediaError` for a path that is missing, a folder or empty."""
     if not path.exists():
         raise MediaError(path, "file not found")
     if path.is_dir():
@@ -59,7 +60,7 @@ def _check_file(path: Path) -> None:
 @contextmanager
 def _open(path: Path) -> Iterator[av.container.InputContainer]:
     """Open `path` with PyAV, turning every FFmpeg error into a `MediaError`."""
-    _check_file(path)
+    check_file(path)
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:
@@ -125,7 +126,7 @@ def fit_square(
 
 @contextmanager
 def _open_image(path: Path) -> Iterator[Image.Image]:
-    _check_file(path)
+    check_file(path)
     try:
         with Image.open(path) as image:
             image.load()

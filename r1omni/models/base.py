@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from r1omni.errors import ConfigError, MissingStreamError
-from r1omni.media import read_audio, read_frames
+from r1omni.media import check_file, read_audio, read_frames
 from r1omni.models.cache import FeatureCache, array_hash, content_hash
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
 
@@ -74,6 +74,8 @@ class ClipMedia:
     audio: np.ndarray | None = None  # [T] float32, 16 kHz
     video_key: str | None = None
     audio_key: str | None = None
+    # Modalities left undecoded because their encoder features are in the feature cache.
+    cached: tuple[str, ...] = ()
 
     def get(self, modality: str):
         return self.frames if modality == "video" else self.audio
@@ -83,7 +85,7 @@ class ClipMedia:
         return given or array_hash(self.get(modality))
 
     def present(self) -> list[str]:
-        return [m for m in MODALITIES if self.get(m) is not None]
+        return [m for m in MODALITIES if self.get(m) is not None or m in self.cached]
 
 
 @dataclass
@@ -180,23 +182,37 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
 
     def read_clip(self, video: str | Path | None, audio: str | Path | None, modalities=MODALITIES) -> ClipMedia:
         """Decode what the encoders read, with this policy's frame count, frame size and audio
-        length. A stream the file lacks is left out (the prompt then carries only the
-        placeholders that exist); other media errors propagate."""
-        media = ClipMedia()
+        length; a modality whose features the feature cache already holds is not decoded. A
+        stream the file lacks is left out (the prompt then carries only the placeholders that
+        exist); other media errors propagate."""
+        media, cached = ClipMedia(), []
         wanted = set(modalities) & set(self.encoders())
-        if video and "video" in wanted:
+        hashes: dict[str, str] = {}  # a clip's video and audio are often one file
+        for modality, path in (("video", video), ("audio", audio)):
+            if not path or modality not in wanted:
+                continue
+            if str(path) not in hashes:
+                check_file(Path(path))
+                hashes[str(path)] = content_hash(path)
+            key = hashes[str(path)]
+            setattr(media, f"{modality}_key", key)
+            if self.has_cached_features(modality, key):
+                cached.append(modality)
+                continue
             try:
-                media.frames = read_frames(video, self.config.num_frames, self.config.frame_size)
-                media.video_key = content_hash(video)
+                if modality == "video":
+                    media.frames = read_frames(path, self.config.num_frames, self.config.frame_size)
+                else:
+                    media.audio = read_audio(path, max_seconds=self.config.max_audio_seconds)
             except MissingStreamError:
-                pass
-        if audio and "audio" in wanted:
-            try:
-                media.audio = read_audio(audio, max_seconds=self.config.max_audio_seconds)
-                media.audio_key = content_hash(audio)
-            except MissingStreamError:
-                pass
+                setattr(media, f"{modality}_key", None)
+        media.cached = tuple(cached)
         return media
+
+    def has_cached_features(self, modality: str, key: str) -> bool:
+        """Whether the feature cache holds this modality's encoder features for media `key`
+        (then the clip need not be decoded). Backends that need the decoded media anyway say no."""
+        return False
 
     def media_settings(self) -> str:
         """The decoding settings that shape an encoder's input (part of a feature-cache key)."""

@@ -57,6 +57,9 @@ class FeatureCache:
         key = hashlib.sha256(f"{media_key}|{tower_key}|{settings}".encode()).hexdigest()
         return self.directory / key[:2] / f"{key}.safetensors"
 
+    def contains(self, media_key: str, tower_key: str, settings: str) -> bool:
+        return self.path(media_key, tower_key, settings).exists()
+
     def get_or_compute(
         self, media_key: str, tower_key: str, settings: str, compute: Callable[[], torch.Tensor]
     ) -> torch.Tensor:

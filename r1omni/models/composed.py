@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from r1omni.errors import ConfigError
+from r1omni.errors import ConfigError, R1OmniError
 from r1omni.models.base import ClipMedia, OmniPolicy, PolicyConfig, register_backend
 from r1omni.models.shared_prefix import Prompt
 from r1omni.models.tokenizer import MODALITY_MARKERS, TINY_CORPUS, add_chat_tokens, stop_token_ids, train_nano_tokenizer
@@ -90,12 +90,19 @@ class ComposedPolicy(OmniPolicy):
     def replace_encoder(self, modality: str, module: nn.Module) -> None:
         self.towers[modality] = module
 
+    def has_cached_features(self, modality: str, key: str) -> bool:
+        tower = self.towers[modality]
+        return (modality in self.config.frozen and self.feature_cache is not None
+                and self.feature_cache.contains(key, tower.identity(), self.media_settings()))
+
     def tower_features(self, modality: str, media: ClipMedia) -> torch.Tensor:
         """Tower output ``[T, D]``; a frozen tower reads and fills the feature cache."""
         tower = self.towers[modality]
         frozen = modality in self.config.frozen
 
         def compute() -> torch.Tensor:
+            if media.get(modality) is None:  # left undecoded for a cache entry that has gone since
+                raise R1OmniError(f"the cached {modality} features of this clip disappeared; read it again")
             dtype = next(tower.parameters()).dtype
             inputs = tower.preprocess(media.get(modality)).to(self.device, dtype=dtype)
             with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
@@ -109,8 +116,8 @@ class ComposedPolicy(OmniPolicy):
 
     def encode(self, media: ClipMedia) -> dict[str, torch.Tensor]:
         """Modality embeddings ``{modality: [T, H]}`` in the LM's width, for what the clip has."""
-        return {m: self.projectors[m](self.tower_features(m, media).to(self.lm.dtype)) for m in self.towers
-                if media.get(m) is not None}
+        return {m: self.projectors[m](self.tower_features(m, media).to(self.lm.dtype)) for m in media.present()
+                if m in self.towers}
 
     def build_inputs(self, messages: list[dict], embeddings: dict[str, torch.Tensor],
                      add_generation_prompt: bool = True) -> Prompt:

@@ -327,3 +327,23 @@ def test_lora_adapters_train_alone_and_survive_save_and_load(nano_policy, tmp_pa
     assert torch.allclose(before, after, atol=1e-6)
     with pytest.raises(ConfigError, match="already has LoRA"):
         loaded.add_lora()
+
+
+def test_clips_whose_features_are_cached_are_not_decoded(make_composed, tmp_path, monkeypatch):
+    import r1omni.models.base as base
+
+    write_world(WorldConfig(seed=4, sizes={"test": 1}), tmp_path / "world", splits=("test",))
+    row = read_manifest(tmp_path / "world" / "test.jsonl")[0]
+    policy = make_composed()
+    policy.feature_cache = FeatureCache(tmp_path / "cache")
+    decoded = policy.read_clip(row.video, row.audio)
+    assert decoded.frames is not None and decoded.cached == ()
+    before = policy.encode(decoded)  # fills the cache
+    monkeypatch.setattr(base, "read_frames", lambda *a, **k: pytest.fail("decoded a cached clip"))
+    monkeypatch.setattr(base, "read_audio", lambda *a, **k: pytest.fail("decoded a cached clip"))
+    cached = policy.read_clip(row.video, row.audio)
+    assert cached.frames is None and cached.audio is None and cached.cached == ("video", "audio")
+    after = policy.encode(cached)
+    assert all(torch.allclose(before[m], after[m]) for m in ("video", "audio"))
+    prompt = policy.prompt(build_messages(modalities=cached.present()), cached)
+    assert (prompt.ids == -1).sum() == sum(len(e) for e in after.values())
