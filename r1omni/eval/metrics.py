@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from r1omni.labels import ALL_LABELS, VOCABULARIES
-from r1omni.prompts import extract_think
+from r1omni.labels import ALL_LABELS, VOCABULARIES, emotions_named
+from r1omni.prompts import extract_answer, extract_think
 from r1omni.rewards import format_reward
 
 
@@ -86,6 +86,9 @@ class Scores:
     classes: list[str]
     confusion: np.ndarray
     faithfulness: dict | None = None  # mean cue precision/recall/F1 when rows carry cues
+    conflict_war: float | None = None  # accuracy on clips whose face masks the felt emotion (cues.conflict)
+    conflict_n: int = 0
+    mismatch_rate: float | None = None  # answers whose reasoning names other emotions but not the answer
 
     def to_json(self) -> dict:
         return {
@@ -98,6 +101,9 @@ class Scores:
             "classes": self.classes,
             "confusion": self.confusion.tolist(),
             "cue_faithfulness": self.faithfulness,
+            "conflict_war": self.conflict_war,
+            "conflict_n": self.conflict_n,
+            "reasoning_answer_mismatch_rate": self.mismatch_rate,
         }
 
 
@@ -118,6 +124,21 @@ def faithfulness_summary(completions: Sequence[str], cues: Sequence[dict | None]
             "no_claims_rate": sum(r["precision"] is None for r in results) / len(results)}
 
 
+def reasoning_mismatch_rate(completions: Sequence[str]) -> float | None:
+    """Among completions with reasoning and an answer, the share whose reasoning names one or more
+    emotions but not the one answered (e.g. reasons to "fear", answers "disgust"); None when no
+    completion has both."""
+    checked = mismatched = 0
+    for text in completions:
+        think, answer = extract_think(text), extract_answer(text, lenient=True)
+        if think is None or answer is None:
+            continue
+        checked += 1
+        named = emotions_named(think)
+        mismatched += bool(named) and answer not in named
+    return mismatched / checked if checked else None
+
+
 def score(
     labels: Sequence[str],
     predictions: Sequence[str | None],
@@ -130,6 +151,7 @@ def score(
     classes = list(classes) if classes is not None else class_order(labels)
     unparsable = sum(p is None or p not in ALL_LABELS for p in predictions)
     recall = per_class_recall(labels, predictions)
+    conflict = [i for i, c in enumerate(cues or ()) if c and c.get("conflict")]
     return Scores(
         uar=uar(labels, predictions),
         war=war(labels, predictions),
@@ -140,4 +162,55 @@ def score(
         classes=classes,
         confusion=confusion_matrix(labels, predictions, classes),
         faithfulness=faithfulness_summary(completions, cues) if completions and cues else None,
+        conflict_war=war([labels[i] for i in conflict], [predictions[i] for i in conflict]) if conflict else None,
+        conflict_n=len(conflict),
+        mismatch_rate=reasoning_mismatch_rate(completions) if completions else None,
     )
+
+
+# ----------------------------------------------------------------------------- intervals
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+def _resampled_scores(labels: Sequence[str], predictions: Sequence[str | None], draws: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """UAR and WAR ``[B]`` of each bootstrap resample (rows of `draws` ``[B, n]``: clip indices)."""
+    classes = sorted(set(labels))
+    label_ids = np.array([classes.index(label) for label in labels])  # [n]
+    correct = np.array([g == p for g, p in zip(labels, predictions)], dtype=np.float64)  # [n]
+    drawn_labels, drawn_correct = label_ids[draws], correct[draws]  # [B, n]
+    totals = np.stack([(drawn_labels == k).sum(1) for k in range(len(classes))], 1)  # [B, K]
+    hits = np.stack([((drawn_labels == k) * drawn_correct).sum(1) for k in range(len(classes))], 1)  # [B, K]
+    present = totals > 0  # a class a resample missed does not count, as UAR is over the classes present
+    recall = np.where(present, hits / np.maximum(totals, 1), 0.0)
+    return recall.sum(1) / present.sum(1), drawn_correct.mean(1)
+
+
+def bootstrap_intervals(labels: Sequence[str], predictions: Sequence[str | None], level: float = 0.95,
+                        samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals ``{"uar": [low, high], "war": [low, high]}``, clips resampled
+    with replacement."""
+    _check_lengths(labels, predictions)
+    draws = np.random.default_rng(seed).integers(0, len(labels), (samples, len(labels)))
+    uars, wars = _resampled_scores(labels, predictions, draws)
+    tail = 100 * (1 - level) / 2
+    return {name: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))]
+            for name, v in (("uar", uars), ("war", wars))}
+
+
+def paired_difference(labels: Sequence[str], first: Sequence[str | None], second: Sequence[str | None],
+                      level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, dict]:
+    """`first` minus `second` on the same clips, with a paired bootstrap interval (both resampled
+    with the same clips): ``{"uar": {"difference", "interval"}, "war": …}``."""
+    _check_lengths(labels, first)
+    _check_lengths(labels, second)
+    draws = np.random.default_rng(seed).integers(0, len(labels), (samples, len(labels)))
+    (uar_a, war_a), (uar_b, war_b) = _resampled_scores(labels, first, draws), _resampled_scores(labels, second, draws)
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for name, a, b, point in (("uar", uar_a, uar_b, uar(labels, first) - uar(labels, second)),
+                              ("war", war_a, war_b, war(labels, first) - war(labels, second))):
+        out[name] = {"difference": float(point),
+                     "interval": [float(np.percentile(a - b, tail)), float(np.percentile(a - b, 100 - tail))]}
+    return out

@@ -136,3 +136,58 @@ def test_eval_reports_cue_faithfulness_when_rows_carry_cues(tmp_path, capsys):
     assert "cue precision" in capsys.readouterr().out
     without = score_predictions_file(write_jsonl(tmp_path / "q.jsonl", [{"label": "sad", "prediction": "sad"}]))
     assert without.faithfulness is None
+
+
+def test_bootstrap_resamples_score_as_uar_and_war_do():
+    from r1omni.eval.metrics import _resampled_scores
+
+    rng = np.random.default_rng(1)
+    labels = list(rng.choice(CLASSES, 60))
+    predictions = [g if rng.random() < 0.5 else rng.choice(CLASSES + [None]) for g in labels]
+    draws = rng.integers(0, 60, (20, 60))
+    uars, wars = _resampled_scores(labels, predictions, draws)
+    for row, u, w in zip(draws, uars, wars):
+        picked = [labels[i] for i in row], [predictions[i] for i in row]
+        assert u == pytest.approx(uar(*picked)) and w == pytest.approx(war(*picked))
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_clips():
+    from r1omni.eval.metrics import bootstrap_intervals
+
+    rng = np.random.default_rng(2)
+    widths = []
+    for n in (100, 1600):
+        labels = list(rng.choice(CLASSES, n))
+        predictions = [g if rng.random() < 0.6 else rng.choice(CLASSES) for g in labels]
+        intervals = bootstrap_intervals(labels, predictions)
+        assert intervals["uar"][0] < uar(labels, predictions) < intervals["uar"][1]
+        assert intervals["war"][0] < war(labels, predictions) < intervals["war"][1]
+        widths.append(intervals["uar"][1] - intervals["uar"][0])
+    assert widths[1] < widths[0] / 2.5  # about 1/sqrt(16) as wide
+
+
+def test_paired_difference_of_equal_and_of_better_predictions():
+    from r1omni.eval.metrics import paired_difference
+
+    rng = np.random.default_rng(3)
+    labels = list(rng.choice(CLASSES, 400))
+    weak = [g if rng.random() < 0.4 else rng.choice(CLASSES) for g in labels]
+    same = paired_difference(labels, weak, weak)
+    assert same["uar"] == {"difference": 0.0, "interval": [0.0, 0.0]}
+    strong = [g if rng.random() < 0.9 else rng.choice(CLASSES) for g in labels]
+    better = paired_difference(labels, strong, weak)
+    assert better["uar"]["difference"] == pytest.approx(uar(labels, strong) - uar(labels, weak))
+    assert 0 < better["uar"]["interval"][0] < better["uar"]["difference"] < better["uar"]["interval"][1]
+
+
+def test_conflict_accuracy_and_reasoning_that_names_another_emotion():
+    completions = ["<think>The voice trembles: fear.</think><answer>disgust</answer>",  # names fear, answers disgust
+                   "<think>A smile, but an angry voice.</think><answer>angry</answer>",
+                   "<think>Lowered brows.</think><answer>sad</answer>",  # names no emotion
+                   "no tags at all"]
+    labels, predictions = ["disgust", "angry", "happy", "sad"], ["disgust", "angry", "sad", None]
+    cues = [{"conflict": True}, {"conflict": True}, {"conflict": False}, None]
+    scores = score(labels, predictions, completions, CLASSES + ["disgust"], cues)
+    assert scores.conflict_n == 2 and scores.conflict_war == 1.0
+    assert scores.mismatch_rate == pytest.approx(1 / 3)
+    assert score(labels, predictions).mismatch_rate is None
