@@ -39,6 +39,11 @@ PRESETS: dict[str, PromptPreset] = {
         "As an emotional recognition expert; throughout the video, which emotion conveyed by the "
         "characters is the most obvious to you?  " + FORMAT_INSTRUCTION,
     ),
+    # Perception pre-training (captions): what is seen and heard, no emotion asked for.
+    "describe": PromptPreset(
+        "describe",
+        "Describe what the person's face shows and what their voice sounds like throughout the clip.",
+    ),
     # Names the allowed answers, which stops answers outside the vocabulary scoring zero.
     "options": PromptPreset(
         "options",

@@ -20,5 +20,5 @@ from r1omni.media.decode import (
 from r1omni.media.encode import write_audio, write_video
 
 __all__ = ["AUDIO_EXTENSIONS", "DEFAULT_FILL", "IMAGE_EXTENSIONS", "MEDIA_EXTENSIONS", "RESIZE_MODES", "SAMPLE_RATE",
-           "VIDEO_EXTENSIONS", "MediaInfo", "check_file", "fit_square", "probe", "read_audio", "read_frames", "read_image",
-           "segment_midpoints", "write_audio", "write_video"]
+           "VIDEO_EXTENSIONS", "MediaInfo", "check_file", "fit_square", "probe", "read_audio", "read_frames",
+           "read_image", "segment_midpoints", "write_audio", "write_video"]

@@ -244,10 +244,10 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         inside_lm = {id(m) for m in self.lm.modules()}
         outer, keep_whole = list(self.adapters()), set()
         for modality, encoder in self.encoders().items():
-            if modality in self.config.frozen:
-                keep_whole |= set(encoder.parameters()) if id(encoder) in inside_lm else set()
-            else:
+            if modality not in self.config.frozen:
                 (inner if id(encoder) in inside_lm else outer).append(encoder)
+            elif id(encoder) in inside_lm:  # a frozen encoder outside the LM is simply not sharded
+                keep_whole |= set(encoder.parameters())
         return ShardUnits(inner, self.lm, outer, keep_whole)
 
     def add_lora(self, r: int = 16, alpha: int = 32, dropout: float = 0.0, **settings) -> None:

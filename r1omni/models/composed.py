@@ -176,15 +176,14 @@ class ComposedPolicy(OmniPolicy):
 def nano(corpus: Iterable[str], vocab_size: int = 4096, lm: dict | None = None, vision: dict | None = None,
          audio: dict | None = None, **config) -> ComposedPolicy:
     """A from-scratch policy small enough to train on two CPU cores: a Qwen2-style LM
-    (hidden 256, 4 layers), a small CNN frame encoder, a convolutional log-mel encoder and a
+    (hidden 256, 4 layers), a six-layer CNN frame encoder, a convolutional log-mel encoder and a
     byte-level BPE tokenizer trained on `corpus` (the texts the model will read and write)."""
     tokenizer = train_nano_tokenizer(corpus, vocab_size)
     # One token a frame and one per 320 ms of sound (about 18 media tokens for a 3 s clip): as
     # fast to learn from as 4x4 tokens a frame and 80 ms tokens, at about half the step time.
     policy_config = PolicyConfig(
         backend="composed", lm={**NANO_LM, "vocab_size": len(tokenizer), **(lm or {})},
-        towers={"video": {"kind": "nano_cnn", "grid": 1, **(vision or {})},
-                "audio": {"kind": "nano_mel", "pool": 4, **(audio or {})}},
+        towers={"video": {"kind": "frame_cnn", **(vision or {})}, "audio": {"kind": "mel_cnn", **(audio or {})}},
         **{"projector_hidden": 256, "frame_size": 112, "projector_norm": True, **config},
     )
     return ComposedPolicy(policy_config, tokenizer)
@@ -237,7 +236,8 @@ def _vision_only(model):
 def _tiny_nano() -> ComposedPolicy:
     """Nano's trainable towers at toy widths."""
     lm = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
-    return nano(TINY_CORPUS, vocab_size=300, lm=lm, vision={"width": 16}, audio={"width": 16}, projector_hidden=32)
+    return nano(TINY_CORPUS, vocab_size=300, lm=lm, vision={"channels": 8, "width": 16}, audio={"width": 16},
+                projector_hidden=32)
 
 
 def _tiny_hf_towers() -> ComposedPolicy:

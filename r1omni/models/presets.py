@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from r1omni.errors import ConfigError
 from r1omni.models.base import OmniPolicy
@@ -20,6 +21,18 @@ R1OMNI_05B = {
     "audio": "openai/whisper-large-v3",
     "vision_layer": -2, "vision_pool": 7, "audio_pool": 3, "num_frames": 8, "frame_size": 224,
 }
+
+
+# The nano base shipped inside the package: built by `r1omni pretrain` (its build.json records how).
+NANO_BASE = Path(__file__).resolve().parents[1] / "assets" / "nano_base"
+
+
+def nano_base() -> OmniPolicy:
+    """The shipped nano base: towers that perceive the synthetic world's cues (frozen), an LM that
+    describes them; no emotion training."""
+    if not (NANO_BASE / "r1omni_config.json").is_file():
+        raise ConfigError(f"the shipped base is missing at {NANO_BASE}; rebuild it with r1omni pretrain")
+    return OmniPolicy.from_pretrained(NANO_BASE, device="cpu", dtype="float32")
 
 
 def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
@@ -51,6 +64,8 @@ PRESETS = {p.name: p for p in (
     Preset("nano", nano, "from scratch, CPU-sized: Qwen2-style LM (hidden 256, 4 layers), small CNN and "
            "log-mel towers, a BPE tokenizer trained on the corpus; nothing downloaded",
            ("vocab_size",), trains_tokenizer=True),
+    Preset("nano-base", nano_base, "the shipped nano base (r1omni pretrain): towers that perceive the synthetic "
+           "world's cues, an LM that describes them, no emotion training; what the demo starts from"),
     Preset("r1omni-0.5b", r1omni_05b, "the paper's HumanOmni-0.5B shape: Qwen2.5-0.5B-Instruct, SigLIP base "
            "(layer -2, 49 tokens a frame), Whisper-large-v3 encoder (500 tokens); weights must be local or "
            "reachable", ("lm", "vision", "audio")),

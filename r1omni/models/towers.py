@@ -2,8 +2,9 @@
 
 Each tower is built from a plain dict (``{"kind": …, …}``) so a saved policy can rebuild it, and
 knows its `identity` (architecture, weights fingerprint, preprocessing) for the feature cache.
-Kinds: ``nano_cnn`` and ``nano_mel`` (small, from scratch), ``hf_vision`` (any Hugging Face
-vision encoder: SigLIP, CLIP, ViT) and ``whisper`` (a Whisper encoder on log-mel features).
+Kinds: ``frame_cnn`` and ``mel_cnn`` (small, from scratch: the nano preset's), ``nano_cnn`` and
+``nano_mel`` (their shallower predecessors, kept so saved models load), ``hf_vision`` (any Hugging
+Face vision encoder: SigLIP, CLIP, ViT) and ``whisper`` (a Whisper encoder on log-mel features).
 """
 
 from __future__ import annotations
@@ -96,12 +97,17 @@ class NanoAudioTower(Tower):
         self.register_buffer("mel_filters", torch.from_numpy(mel_filter_bank(
             num_frequency_bins=201, num_mel_filters=mels, min_frequency=0.0, max_frequency=8000.0,
             sampling_rate=16_000, norm="slaney", mel_scale="slaney")).float(), persistent=False)
-        self.net = nn.Sequential(
+        self.net = self.build_net(mels, width)
+        self.norm = nn.LayerNorm(width)
+
+    @staticmethod
+    def build_net(mels: int, width: int) -> nn.Module:
+        """Mel frames [mels, T] -> [width, T / 8]."""
+        return nn.Sequential(
             nn.Conv1d(mels, width, 3, stride=2, padding=1), nn.GELU(),
             nn.Conv1d(width, width, 3, stride=2, padding=1), nn.GELU(),
             nn.Conv1d(width, width, 3, stride=2, padding=1), nn.GELU(),
         )
-        self.norm = nn.LayerNorm(width)
 
     def preprocess(self, audio: np.ndarray) -> torch.Tensor:
         # [T] float32 at 16 kHz -> log-mel [mel_bins, frames], 25 ms windows every 10 ms
@@ -117,6 +123,49 @@ class NanoAudioTower(Tower):
         if self.config["pool"] > 1:
             hidden = nn.functional.avg_pool1d(hidden, self.config["pool"], ceil_mode=True)
         return self.norm(hidden[0].T)  # [frames / (8 * pool), C]
+
+
+def _conv_block(conv: type[nn.Module], inputs: int, outputs: int, kernel: int, stride: int) -> list[nn.Module]:
+    return [conv(inputs, outputs, kernel, stride, kernel // 2, bias=False), nn.GroupNorm(8, outputs), nn.GELU()]
+
+
+class FrameCNN(Tower):
+    """Six 3x3 convolutions (GroupNorm, GELU; 112 px -> a 7x7 map), the map flattened into one
+    token a frame. Flattening keeps where a feature is: a raised brow and a raised lip corner
+    differ by place, which average pooling would lose (measured: a pooled CNN learned no action
+    unit at all in 500 steps, this one explains about half their variance)."""
+
+    modality = "video"
+
+    def __init__(self, config: dict):
+        super().__init__({"kind": "frame_cnn", "channels": 32, "width": 128, "map": 7, **config})
+        c, side = self.config["channels"], self.config["map"]
+        self.out_dim = self.config["width"]
+        layers = [(3, c, 2), (c, c, 1), (c, 2 * c, 2), (2 * c, 2 * c, 1), (2 * c, 4 * c, 2), (4 * c, 4 * c, 2)]
+        self.net = nn.Sequential(*[m for i, o, s in layers for m in _conv_block(nn.Conv2d, i, o, 3, s)],
+                                 nn.AdaptiveAvgPool2d(side))
+        self.proj = nn.Linear(4 * c * side * side, self.out_dim)
+        self.norm = nn.LayerNorm(self.out_dim)
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        # [N, S, S, 3] uint8 -> [N, 3, S, S] in [-1, 1]
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(self.net(pixels).flatten(1)))  # [N, width]
+
+
+class MelCNN(NanoAudioTower):
+    """Log-mel features (as `nano_mel`) through four 1-D convolutions with GroupNorm: one token
+    per 80 ms, average-pooled to one per `pool` x 80 ms."""
+
+    def __init__(self, config: dict):
+        super().__init__({"kind": "mel_cnn", "pool": 4, **config})
+
+    @staticmethod
+    def build_net(mels: int, width: int) -> nn.Module:
+        return nn.Sequential(*_conv_block(nn.Conv1d, mels, width, 5, 2), *_conv_block(nn.Conv1d, width, width, 5, 2),
+                             *_conv_block(nn.Conv1d, width, width, 3, 2), *_conv_block(nn.Conv1d, width, width, 3, 1))
 
 
 # ----------------------------------------------------------------------------- Hugging Face towers
@@ -203,8 +252,8 @@ class WhisperAudioTower(Tower):
         return pooled[0].T  # [frames / pool, D]
 
 
-TOWERS = {"nano_cnn": NanoVisionTower, "nano_mel": NanoAudioTower, "hf_vision": HFVisionTower,
-          "whisper": WhisperAudioTower}
+TOWERS = {"frame_cnn": FrameCNN, "mel_cnn": MelCNN, "nano_cnn": NanoVisionTower, "nano_mel": NanoAudioTower,
+          "hf_vision": HFVisionTower, "whisper": WhisperAudioTower}
 
 
 def build_tower(config: dict, modality: str) -> Tower:

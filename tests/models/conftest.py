@@ -11,7 +11,7 @@ from r1omni.models.tokenizer import TINY_CORPUS
 def nano_policy():
     torch.manual_seed(0)
     lm = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
-    return nano(TINY_CORPUS, vocab_size=400, lm=lm, vision={"width": 32}, audio={"width": 32},
+    return nano(TINY_CORPUS, vocab_size=400, lm=lm, vision={"channels": 8, "width": 32}, audio={"width": 32},
                 projector_hidden=64).eval()
 
 

@@ -312,6 +312,17 @@ def write_world(config: WorldConfig, out: str | Path, splits=SPLITS, ablations: 
     return manifests
 
 
+def world_is_complete(out: str | Path, config: WorldConfig) -> bool:
+    """Whether `out` holds a complete world written with `config`, so a rerun can reuse it."""
+    out = Path(out)
+    try:
+        written = json.loads((out / "world.json").read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return written == json.loads(json.dumps(config.to_json())) and all(
+        (out / f"{split}.jsonl").is_file() for split in config.sizes if config.sizes[split])
+
+
 @lru_cache(maxsize=4)
 def _world(config_json: str) -> SynthWorld:
     """One world per process and config, so identity pools are built once."""
