@@ -105,6 +105,19 @@ def _train(args: argparse.Namespace) -> None:
     print(f"model saved to {final}; metrics in {Path(config.train.output_dir) / 'metrics.jsonl'}")
 
 
+def _pretrain(args: argparse.Namespace) -> None:
+    from r1omni.train.perception import PerceptionSettings
+    from r1omni.train.pretrain import PretrainSettings, pretrain
+
+    settings = PretrainSettings()
+    if args.quick:
+        settings = PretrainSettings(clips=48, probe_clips=16, caption_steps=4, batch_size=8,
+                                    perception=PerceptionSettings(steps=4, clips_per_step=8))
+    console = Console()
+    base = pretrain(args.out, settings, workers=args.workers, say=lambda text: console.print(text))
+    console.print(f"to ship it: copy {base} to r1omni/assets/nano_base (the nano-base preset)")
+
+
 def _predict(args: argparse.Namespace) -> None:
     import csv
     import json
@@ -190,21 +203,41 @@ def _eval(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from r1omni.demo import TABLE_HEADER, run_demo, table_rows, verdict
+    from r1omni.demo import STAGES, run_demo, run_seeds
+    from r1omni.eval.demo_report import CONSOLE_HEADER, table_rows, verdicts
 
     console = Console()
-    result = run_demo(args.out, quick=args.quick, seed=args.seed, workers=args.workers,
-                      say=lambda text: console.print(f"[bold]{text}[/bold]"))
-    table = Table(title=f"r1omni demo{' --quick' if args.quick else ''} (percent)")
-    for column in TABLE_HEADER:
-        text = column in ("stage", "paper's row")
-        table.add_column(column, justify="left" if text else "right", no_wrap=text)
-    for row in table_rows(result.results):
-        table.add_row(*row)
+
+    def say(text: str) -> None:
+        console.print(f"[bold]{text}[/bold]")
+
+    if args.seeds:
+        seeds = _parse_seeds(args.seeds)
+        summary = run_seeds(args.out, seeds, quick=args.quick, workers=args.workers, say=say)
+        console.print((args.out / "seeds.md").read_text())
+        console.print(f"wall time per seed: {', '.join(map(str, summary['minutes']))} min")
+        return
+    result = run_demo(args.out, quick=args.quick, seed=args.seed, workers=args.workers, say=say)
+    table = Table(title=f"r1omni demo{' --quick' if args.quick else ''} (percent, 95% intervals; more in the report)")
+    for column in CONSOLE_HEADER:
+        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+    for row in table_rows(result.results, STAGES):
+        table.add_row(row[0], *row[2:7])
     console.print(table)
-    console.print(verdict(result.results))
+    for line in verdicts(result.results, result.differences):
+        console.print(f"- {line}")
     minutes, gigabytes = result.seconds["total"] / 60, result.peak_memory_mb / 1024
     console.print(f"wall time {minutes:.1f} min, peak memory {gigabytes:.2f} GB; report: {args.out / 'report.md'}")
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise R1OmniError(f"--seeds takes whole numbers separated by commas (e.g. 0,1,2), got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise R1OmniError(f"--seeds needs distinct seeds, got {text!r}")
+    return seeds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("overrides", nargs="*", metavar="SECTION.KEY=VALUE", help="e.g. train.lr=2e-6")
         train.set_defaults(run=_train)
 
+    pretrain = commands.add_parser(
+        "pretrain", help="build the nano base model (perception, then captions) that the demo starts from",
+        description="Writes a synthetic world of its own (seed 1000), trains the nano towers on every clip's "
+                    "recorded cues, freezes them, trains the LM on captions, and writes OUT/base in float16 "
+                    "with build.json (settings, weights hash, seconds, a probe of what the towers perceive). "
+                    "The shipped r1omni/assets/nano_base was built by this command with its defaults.",
+    )
+    pretrain.add_argument("--out", type=Path, default=Path("runs/pretrain"), help="output folder")
+    pretrain.add_argument("--quick", action="store_true", help="a tiny build (a smoke test, not a usable base)")
+    pretrain.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes writing the world")
+    pretrain.set_defaults(run=_pretrain)
+
     predict = commands.add_parser("predict", help="emotion and reasoning for video/audio files or folders")
     predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")
     predict.add_argument("--model", required=True, type=Path, help="a saved r1omni model folder")
@@ -315,14 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_eval)
 
     demo = commands.add_parser(
-        "demo", help="the R1-Omni comparison on the synthetic world, from scratch on a CPU",
-        description="Synthesizes the world, then trains the nano model through perception pre-training, "
-                    "cold-start SFT, label SFT and GRPO, evaluates each on test and ood_test and writes "
-                    "results.json, report.md and plots. 13-15 minutes on 2 CPU cores; --quick: under one.",
+        "demo", help="the R1-Omni comparison on the synthetic world, from the shipped base on a CPU",
+        description="Synthesizes the world, then trains the shipped nano base through cold-start SFT, label SFT "
+                    "and GRPO, scores every stage on test and ood_test with 95% bootstrap intervals and writes "
+                    "results.json, report.md and plots. About 15 minutes on 2 CPU cores; --quick: under 3.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="every stage at a tiny size (a smoke test)")
     demo.add_argument("--seed", type=int, default=0, help="world and training seed (default 0)")
+    demo.add_argument("--seeds", help="several runs, e.g. 0,1,2: each under OUT/seed-S, then the mean and "
+                                      "spread per stage in OUT/seeds.md")
     demo.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                       help="processes writing the world (default: all cores)")
     demo.set_defaults(run=_demo)

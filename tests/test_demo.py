@@ -6,8 +6,9 @@ import json
 import pytest
 
 from r1omni.cli import main
-from r1omni.demo import STAGES, check_out_dir, quarter_means, verdict
+from r1omni.demo import STAGES, check_out_dir
 from r1omni.errors import R1OmniError
+from r1omni.eval.demo_report import quarter_means, verdicts, write_seed_summary
 
 
 @pytest.fixture(scope="module")
@@ -20,25 +21,39 @@ def demo_dir(tmp_path_factory):
 @pytest.mark.slow
 def test_results_cover_every_stage_and_test_set(demo_dir):
     results = json.loads((demo_dir / "results.json").read_text())
-    assert list(results) == [s.name for s in STAGES]
-    for stage in results.values():
+    assert list(results["stages"]) == [s.name for s in STAGES]
+    for name, stage in results["stages"].items():
         for key in ("id", "ood"):
-            assert 0.0 <= stage[key]["uar"] <= 1.0 and 0.0 <= stage[key]["war"] <= 1.0
-            assert stage[key]["n"] == 16
-        assert stage["train_seconds"] > 0 and stage["eval_seconds"] > 0
+            scores = stage[key]
+            assert scores["n"] == 48
+            assert scores["uar_ci"][0] <= scores["uar"] <= scores["uar_ci"][1]
+            assert scores["war_ci"][0] <= scores["war"] <= scores["war_ci"][1]
+        assert stage["eval_seconds"] > 0 and (stage["train_seconds"] > 0 or name == "base")
+    assert set(results["differences"]) == {"grpo-label_sft", "grpo-cold_start"}
 
 
 @pytest.mark.slow
-def test_report_has_table_plot_samples_and_times(demo_dir):
+def test_quick_stages_answer_in_the_format_and_beat_chance(demo_dir):
+    """What a new user sees first: trained stages that answer, not a table of zeros."""
+    stages = json.loads((demo_dir / "results.json").read_text())["stages"]
+    assert stages["cold_start"]["id"]["format_rate"] > 0.9 and stages["grpo"]["id"]["format_rate"] > 0.9
+    for name in ("cold_start", "label_sft", "grpo"):
+        assert stages[name]["id"]["answered_rate"] > 0.9, name
+        assert stages[name]["id"]["uar"] > 1 / 7, name  # chance over the seven classes
+
+
+@pytest.mark.slow
+def test_report_has_table_verdicts_curves_samples_and_times(demo_dir):
     report = (demo_dir / "report.md").read_text()
-    for text in ("| stage | paper's row | ID UAR", "R1-Omni", "MAFW-DFEW-SFT", "EMER-SFT", "grpo_rewards.png",
-                 "Sample reasoning", "total wall time", "peak memory"):
-        assert text in report
-    assert (demo_dir / "grpo_rewards.png").stat().st_size > 1000
+    for text in ("| stage | paper's row | ID UAR", "R1-Omni", "MAFW-DFEW-SFT", "EMER-SFT", "grpo_curves.png",
+                 "What the comparison shows", "grpo − label_sft", "Sample reasoning", "total wall time",
+                 "peak memory", "conflict acc."):
+        assert text in report, text
+    assert (demo_dir / "grpo_curves.png").stat().st_size > 1000
     run = json.loads((demo_dir / "run.json").read_text())
     assert run["quick"] and run["seconds"]["total"] > 0 and run["peak_memory_mb"] > 0
     metrics = [json.loads(line) for line in (demo_dir / "grpo" / "metrics.jsonl").read_text().splitlines()]
-    assert [m["step"] for m in metrics] == [1, 2, 3]  # a fresh log, not appended to an old one
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]  # a fresh log, not appended to an old one
 
 
 @pytest.mark.slow
@@ -59,15 +74,44 @@ def test_rerun_refuses_a_folder_that_is_not_a_demo(tmp_path):
         check_out_dir(tmp_path)
 
 
-def test_quarter_means_and_verdict():
+def test_quarter_means():
     assert quarter_means([0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]) == [0.0, 1.0, 2.0, 3.0]
     assert quarter_means([0.5, 1.5]) == [1.0]
 
-    def stage(uar_id, uar_ood):
-        return {"id": {"uar": uar_id}, "ood": {"uar": uar_ood}}
 
-    worse = {"grpo": stage(0.2, 0.1), "label_sft": stage(0.3, 0.2), "cold_start": stage(0.25, 0.1)}
-    assert "does not beat label SFT in distribution" in verdict(worse)
-    assert "does not improve on its cold-start" in verdict(worse)
-    better = {"grpo": stage(0.4, 0.3), "label_sft": stage(0.3, 0.2), "cold_start": stage(0.25, 0.1)}
-    assert "GRPO beats label SFT" in verdict(better) and "improves on its cold-start" in verdict(better)
+def _stage(answered=1.0):
+    side = {"answered_rate": answered}
+    return {"id": dict(side), "ood": dict(side)}
+
+
+def _change(low, high):
+    return {"uar": {"difference": (low + high) / 2, "interval": [low, high]}}
+
+
+def test_verdicts_call_a_difference_only_when_its_interval_excludes_zero():
+    results = {"base": _stage(0.0), "cold_start": _stage(), "label_sft": _stage(), "grpo": _stage()}
+    differences = {"grpo-label_sft": {"id": _change(0.02, 0.08), "ood": _change(-0.03, 0.04)},
+                   "grpo-cold_start": {"id": _change(-0.09, -0.01), "ood": _change(0.01, 0.05)}}
+    text = " ".join(verdicts(results, differences))
+    assert "base wrote no emotion in <answer> tags" in text and "did not answer" in text
+    assert "GRPO beats label SFT in distribution (+5.0 points UAR, 95% interval [+2.0, +8.0])" in text
+    assert "GRPO and label SFT do not differ measurably out of distribution" in text
+    assert "GRPO is worse than its cold start in distribution" in text
+    assert "GRPO beats its cold start out of distribution" in text
+    assert "cold_start wrote no" not in text
+
+
+def test_seed_summary_has_mean_and_spread(tmp_path):
+    from types import SimpleNamespace
+
+    def run(seed, uar):
+        stage = {k: {"uar": uar, "war": uar + 0.01} for k in ("id", "ood")}
+        change = {k: {m: {"difference": 0.01 * seed} for m in ("uar", "war")} for k in ("id", "ood")}
+        return SimpleNamespace(results={s.name: stage for s in STAGES}, differences={"grpo-label_sft": change},
+                               seconds={"total": 600.0})
+
+    summary = write_seed_summary(tmp_path, {0: run(0, 0.5), 1: run(1, 0.7)}, STAGES)
+    assert summary["stages"]["grpo"]["id_uar"]["mean"] == pytest.approx(0.6)
+    assert summary["stages"]["grpo"]["id_uar"]["sd"] == pytest.approx(0.1414, abs=1e-3)
+    assert summary["differences"]["grpo-label_sft"]["ood_war"]["values"] == [0.0, 0.01]
+    assert "60.0 ± 14.1" in (tmp_path / "seeds.md").read_text()
