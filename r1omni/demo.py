@@ -44,8 +44,7 @@ PLANS = {
     "default": DemoPlan(world={"coldstart": 400, "rl": 800, "test": 700, "ood_test": 700},
                         steps={"cold_start": 150, "label_sft": 150, "grpo": 150}),
     "quick": DemoPlan(world={"coldstart": 48, "rl": 48, "test": 48, "ood_test": 48},
-                      steps={"cold_start": 40, "label_sft": 30, "grpo": 4},
-                      batch_size=8, grpo_prompts=2, num_generations=4, max_completion_length=64),
+                      steps={"cold_start": 120, "label_sft": 60, "grpo": 4}, grpo_prompts=2, num_generations=4),
 }
 
 
