@@ -79,10 +79,11 @@ def decode_all(policy: OmniPolicy, rows: list[ClipRow], progress: Callable[[int,
     return media
 
 
-def pretrain_towers(policy: OmniPolicy, rows: list[ClipRow], settings: PerceptionSettings,
+def pretrain_towers(policy: OmniPolicy, rows: list[ClipRow], media: list[ClipMedia], settings: PerceptionSettings,
                     progress: Callable[[int, dict], None] | None = None) -> dict:
-    """Train `policy`'s video and audio towers on the rows' cues; returns the heads' final losses
-    and the seconds taken. The towers' weights change in place."""
+    """Train `policy`'s video and audio towers on the rows' cues (`media`: the rows' decoded clips,
+    `decode_all`); returns the heads' final losses and the seconds taken. The towers' weights
+    change in place."""
     towers = policy.encoders()
     targets = CueTargets(rows)
     heads = nn.ModuleDict({m: nn.Linear(towers[m].out_dim, len(targets.names[m])) for m in targets.FIELDS})
@@ -91,7 +92,6 @@ def pretrain_towers(policy: OmniPolicy, rows: list[ClipRow], settings: Perceptio
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.steps, pct_start=0.1)
-    media = decode_all(policy, rows)
     rng = np.random.default_rng(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     frames = media[0].frames.shape[0]

@@ -16,7 +16,6 @@ trained on).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -33,6 +32,7 @@ from r1omni.data.synth.corpus import world_texts
 from r1omni.eval.metrics import uar as emotion_uar
 from r1omni.models import OmniPolicy, nano
 from r1omni.models.base import WEIGHTS_NAME
+from r1omni.models.cache import content_hash
 from r1omni.train.config import load_config
 from r1omni.train.perception import CueTargets, PerceptionSettings, decode_all, pooled_features, pretrain_towers
 from r1omni.train.sft import SFTTrainer
@@ -55,14 +55,6 @@ class PretrainSettings:
 
 def settings_from_json(data: dict) -> PretrainSettings:
     return PretrainSettings(**{**data, "perception": PerceptionSettings(**data["perception"])})
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def probe(policy: OmniPolicy, fit_rows, fit_media, tests: dict[str, tuple]) -> dict:
@@ -119,7 +111,8 @@ def pretrain(out: str | Path, settings: PretrainSettings | None = None, workers:
     policy = nano(world_texts(), vocab_size=settings.vocab_size)
     rows = read_manifest(world / "pretrain.jsonl")
     say(f"perception: the towers learn the cues of {len(rows)} clips ({settings.perception.steps} steps)")
-    perception = pretrain_towers(policy, rows, settings.perception,
+    media = decode_all(policy, rows)  # once: perception trains on these clips and the probe fits on them
+    perception = pretrain_towers(policy, rows, media, settings.perception,
                                  progress=lambda step, losses: step % 100 == 0 and say(
                                      f"  step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())))
     seconds["perception"] = time.perf_counter() - clock
@@ -128,7 +121,7 @@ def pretrain(out: str | Path, settings: PretrainSettings | None = None, workers:
     say("probing what the towers perceive (held-out clips)")
     tests = {s: (r, decode_all(policy, r)) for s in ("test", "ood_test")
              for r in [read_manifest(world / f"{s}.jsonl")]}
-    probed = probe(policy, rows, decode_all(policy, rows), tests)
+    probed = probe(policy, rows, media, tests)
     seconds["probe"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -149,7 +142,7 @@ def pretrain(out: str | Path, settings: PretrainSettings | None = None, workers:
     shutil.rmtree(base, ignore_errors=True)
     policy = OmniPolicy.from_pretrained(final, device="cpu", dtype="float16")
     policy.save_pretrained(base)
-    build = {"settings": asdict(settings), "weights_sha256": sha256(base / WEIGHTS_NAME),
+    build = {"settings": asdict(settings), "weights_sha256": content_hash(base / WEIGHTS_NAME),
              "seconds": {k: round(v, 1) for k, v in seconds.items()}, "perception": perception, "probe": probed,
              "torch": torch.__version__}
     (base / BUILD_NAME).write_text(json.dumps(build, indent=2) + "\n")

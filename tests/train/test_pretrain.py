@@ -6,14 +6,15 @@ from dataclasses import asdict
 import pytest
 
 from r1omni.models import OmniPolicy, build_preset
+from r1omni.models.cache import content_hash
 from r1omni.models.presets import NANO_BASE
 from r1omni.train.perception import CueTargets
-from r1omni.train.pretrain import BUILD_NAME, PretrainSettings, settings_from_json, sha256
+from r1omni.train.pretrain import BUILD_NAME, PretrainSettings, settings_from_json
 
 
 def test_the_shipped_base_is_the_recorded_build_of_the_default_settings():
     record = json.loads((NANO_BASE / BUILD_NAME).read_text())
-    assert sha256(NANO_BASE / "model.safetensors") == record["weights_sha256"]
+    assert content_hash(NANO_BASE / "model.safetensors") == record["weights_sha256"]
     # `r1omni pretrain` with its defaults is the command that built it
     assert settings_from_json(record["settings"]) == PretrainSettings()
     assert record["settings"] == asdict(PretrainSettings())
@@ -46,7 +47,7 @@ def test_a_quick_pretrain_writes_a_loadable_base_with_its_record(tmp_path):
 
     assert main(["pretrain", "--quick", "--out", str(tmp_path), "--workers", "1"]) == 0
     record = json.loads((tmp_path / "base" / BUILD_NAME).read_text())
-    assert record["weights_sha256"] == sha256(tmp_path / "base" / "model.safetensors")
+    assert record["weights_sha256"] == content_hash(tmp_path / "base" / "model.safetensors")
     assert set(record["probe"]) == {"test", "ood_test"} and set(record["seconds"]) == {
         "world", "perception", "probe", "captions"}
     assert 0 <= record["probe"]["test"]["emotion_uar"]["both"] <= 1
