@@ -101,8 +101,13 @@ def _train(args: argparse.Namespace) -> None:
         from r1omni.train.sft import run_sft as run
     else:
         from r1omni.rl.trainer import run_grpo as run
+    from r1omni.train.dist import leave_distributed, process_info
+
     final = run(config, resume=args.resume)
-    print(f"model saved to {final}; metrics in {Path(config.train.output_dir) / 'metrics.jsonl'}")
+    rank, _ = process_info()
+    leave_distributed()
+    if rank == 0:
+        print(f"model saved to {final}; metrics in {Path(config.train.output_dir) / 'metrics.jsonl'}")
 
 
 def _pretrain(args: argparse.Namespace) -> None:

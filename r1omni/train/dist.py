@@ -44,6 +44,15 @@ def init_distributed() -> None:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def leave_distributed() -> None:
+    """Leave the process group once every process is done. Exiting without this lets the
+    interpreter tear down gloo's threads while they are live (``terminate called without an
+    active exception``: the launcher then reports the run failed after it saved its model)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def distributed_mode(setting: str) -> str:
     """``ddp`` or ``fsdp`` from ``train.distributed`` (``auto`` reads accelerate's environment)."""
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
