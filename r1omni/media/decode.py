@@ -6,7 +6,11 @@ Only the groups of pictures that hold a wanted frame are decoded: a demux pass (
 finds each frame's keyframe, then the decoder seeks there.
 Audio: mono float32 at 16 kHz, cut (and optionally zero-padded) to a maximum length.
 
-Every failure is a `MediaError` naming the file and the cause.
+Every failure is a `MediaError` naming the file and the cause. Hostile files are bounded before
+they are decoded: file size, frame size (from the container's or image's header) and the source
+sample rate are checked against the caps below, decoded audio is cut at `MAX_AUDIO_SECONDS` even
+when no length is asked for, and non-finite samples are refused. Paths are always opened as local
+files, never as FFmpeg protocols (a file named ``concat:a.mp4|b.mp4`` is that file).
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ SAMPLE_RATE = 16_000
 # SigLIP's processor mean (0.5) as uint8: HumanOmni pads frames with the processor mean.
 DEFAULT_FILL = (127, 127, 127)
 RESIZE_MODES = ("pad", "resize")
+# Caps on what one file may cost to decode (documented in docs/input.md).
+MAX_FILE_BYTES = 4 * 2**30
+MAX_FRAME_PIXELS = 4096 * 4096  # per decoded frame or still image (a 4K UHD frame is 3840 x 2160)
+MAX_AUDIO_SECONDS = 3600.0  # decoded audio when the caller asks for the whole track
+SOURCE_RATES = (1_000, 768_000)  # Hz: a declared rate outside this is not real audio
+# What FFmpeg, PyAV and PIL raise on files they cannot read, besides FFmpegError.
+_DECODER_ERRORS = (av.FFmpegError, UnicodeDecodeError, EOFError, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -49,12 +60,24 @@ class MediaInfo:
 
 def check_file(path: Path) -> None:
     """A clear `MediaError` for a path that is missing, a folder or empty."""
-    if not path.exists():
-        raise MediaError(path, "file not found")
-    if path.is_dir():
-        raise MediaError(path, "is a directory, not a media file")
-    if path.stat().st_size == 0:
+    try:
+        if not path.exists():
+            raise MediaError(path, "file not found")
+        if path.is_dir():
+            raise MediaError(path, "is a directory, not a media file")
+        size = path.stat().st_size
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise MediaError(path, f"cannot be read ({err.strerror or err})") from None
+    if size == 0:
         raise MediaError(path, "file is empty (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise MediaError(path, f"file is {size / 2**30:.1f} GiB, over the {MAX_FILE_BYTES / 2**30:.0f} GiB cap")
+
+
+def local_url(path: Path) -> str:
+    """The path as FFmpeg's ``file:`` protocol URL, so that no part of a file's name selects
+    another protocol (``concat:``, ``subfile,``, ``http:``)."""
+    return "file:" + str(path.absolute())
 
 
 @contextmanager
@@ -62,19 +85,48 @@ def _open(path: Path) -> Iterator[av.container.InputContainer]:
     """Open `path` with PyAV, turning every FFmpeg error into a `MediaError`."""
     check_file(path)
     try:
-        container = av.open(str(path))
-    except av.FFmpegError as err:
+        container = av.open(local_url(path), metadata_errors="ignore")
+    except (*_DECODER_ERRORS, OSError) as err:
         raise MediaError(path, f"not a readable media file ({_reason(err)})") from None
     try:
         yield container
-    except av.FFmpegError as err:
+    except _DECODER_ERRORS as err:
         raise MediaError(path, f"decoding failed, file truncated or corrupt ({_reason(err)})") from None
     finally:
         container.close()
 
 
-def _reason(err: av.FFmpegError) -> str:
-    return getattr(err, "strerror", None) or str(err)
+def _reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def _video_stream(path: Path, container):
+    """The first video stream that is a moving picture (cover art in an audio file is not), or
+    None; a stream FFmpeg has no decoder for is a `MediaError`."""
+    for stream in container.streams.video:
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            continue
+        _check_decoder(path, stream)
+        return stream
+    return None
+
+
+def _audio_stream(path: Path, container):
+    if not container.streams.audio:
+        return None
+    stream = container.streams.audio[0]
+    _check_decoder(path, stream)
+    return stream
+
+
+def _check_decoder(path: Path, stream) -> None:
+    if stream.codec_context is None:
+        raise MediaError(path, f"no decoder for its {stream.type} codec")
+
+
+def _check_frame_size(path: Path, width: int | None, height: int | None) -> None:
+    if width and height and width * height > MAX_FRAME_PIXELS:
+        raise MediaError(path, f"frames of {width}x{height} are over the cap of {MAX_FRAME_PIXELS:,} pixels")
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -84,8 +136,7 @@ def probe(path: str | Path) -> MediaInfo:
         with _open_image(path) as image:
             return MediaInfo(str(path), None, True, False, image.width, image.height)
     with _open(path) as container:
-        video = container.streams.video[0] if container.streams.video else None
-        audio = container.streams.audio[0] if container.streams.audio else None
+        video, audio = _video_stream(path, container), _audio_stream(path, container)
         duration = container.duration / av.time_base if container.duration else None
         return MediaInfo(
             str(path),
@@ -129,9 +180,10 @@ def _open_image(path: Path) -> Iterator[Image.Image]:
     check_file(path)
     try:
         with Image.open(path) as image:
+            _check_frame_size(path, *image.size)  # from the header, before the pixels are read
             image.load()
             yield image
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, Image.DecompressionBombError) as err:
         raise MediaError(path, f"not a readable image ({err})") from None
 
 
@@ -217,9 +269,10 @@ def read_frames(
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return read_image(path, size, mode, fill)
     with _open(path) as container:
-        if not container.streams.video:
+        stream = _video_stream(path, container)
+        if stream is None:
             raise MissingStreamError(path, "video")
-        stream = container.streams.video[0]
+        _check_frame_size(path, stream.codec_context.width, stream.codec_context.height)
         # Slice threads only: frame threads delay output and would ignore per-packet skipping.
         stream.thread_type = "SLICE"
         index = _index_video(container, stream)
@@ -261,6 +314,7 @@ def _decode_frames(path, container, stream, index: _FrameIndex, wanted: list[int
         if match is None:
             seconds = float(target * stream.time_base)
             raise MediaError(path, f"stream ends before the frame at {seconds:.2f} s (truncated?)")
+        _check_frame_size(path, match.width, match.height)  # a stream may change size mid-way
         images[target] = match.to_image()
         pending = [f for f in pending if f.pts > target]
     return images
@@ -277,31 +331,53 @@ def read_audio(
 ) -> np.ndarray:
     """The first audio stream as mono float32 ``[T]`` at `sample_rate`.
 
-    Cut to `max_seconds` (None: the whole track), zero-padded to exactly that length when
-    `pad`. Raises `MissingStreamError` for a file without audio.
+    Cut to `max_seconds` (None: the whole track, up to `MAX_AUDIO_SECONDS`), zero-padded to
+    exactly that length when `pad`. Raises `MissingStreamError` for a file without audio.
     """
     path = Path(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise MissingStreamError(path, "audio")
-    limit = None if max_seconds is None else int(round(max_seconds * sample_rate))
+    limit = int(round(min(MAX_AUDIO_SECONDS if max_seconds is None else max_seconds, MAX_AUDIO_SECONDS) * sample_rate))
     with _open(path) as container:
-        if not container.streams.audio:
+        stream = _audio_stream(path, container)
+        if stream is None:
             raise MissingStreamError(path, "audio")
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        _check_source_rate(path, stream.codec_context.sample_rate)
         chunks, total = [], 0
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-                total += chunks[-1].size
-            if limit is not None and total >= limit:
+        for out in _resampled(path, container.decode(stream), sample_rate):
+            chunks.append(out)
+            total += out.size
+            if total >= limit:
                 break
         else:
-            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
-            _check_complete(path, stream, sum(c.size for c in chunks) / sample_rate / stream.time_base, "audio")
-    if not chunks or sum(c.size for c in chunks) == 0:
+            _check_complete(path, stream, total / sample_rate / stream.time_base, "audio")
+    if total == 0:
         raise MediaError(path, "audio stream holds no samples")
     audio = np.concatenate(chunks).astype(np.float32, copy=False)[:limit]
-    if pad and limit is not None and audio.size < limit:
+    if not np.isfinite(audio).all():
+        raise MediaError(path, "audio holds NaN or infinite samples")
+    if pad and max_seconds is not None and audio.size < limit:
         audio = np.pad(audio, (0, limit - audio.size))
     return audio
+
+
+def _check_source_rate(path: Path, rate: int | None) -> None:
+    low, high = SOURCE_RATES
+    if rate is not None and not low <= rate <= high:
+        raise MediaError(path, f"declares a sample rate of {rate} Hz, outside {low}-{high} Hz")
+
+
+def _resampled(path: Path, frames, sample_rate: int) -> Iterator[np.ndarray]:
+    """Mono float32 chunks at `sample_rate` from decoded frames. A stream whose rate, layout or
+    sample format changes mid-way (concatenated MP3/ADTS files) gets a new resampler there."""
+    resampler, setup = None, None
+    for frame in frames:
+        _check_source_rate(path, frame.sample_rate)
+        if (frame.sample_rate, frame.layout.name, frame.format.name) != setup:
+            if resampler is not None:
+                yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            setup = (frame.sample_rate, frame.layout.name, frame.format.name)
+        yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+    if resampler is not None:
+        yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(None))
