@@ -4,13 +4,15 @@ A checkpoint folder holds the model (``save_pretrained``), the optimizer and sch
 the RNG states, the data position and the step. Optimizer states are keyed by parameter name
 (`torch.distributed.checkpoint.state_dict`), so one folder resumes a run sharded or not. It is
 written under a temporary name and renamed into place, so a crash never leaves a half-written
-checkpoint under the real name.
+checkpoint under the real name. ``training.pt`` holds only tensors, numbers, strings and
+containers of them, and is read with ``weights_only=True``: a crafted checkpoint cannot run code.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -39,8 +41,7 @@ def save_checkpoint(directory: Path, policy, optimizer: dict, scheduler, state: 
     if temporary.exists():
         shutil.rmtree(temporary)
     policy.save_pretrained(temporary, weights)
-    torch.save({"optimizer": optimizer, "scheduler": scheduler.state_dict(),
-                "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}},
+    torch.save({"optimizer": optimizer, "scheduler": scheduler.state_dict(), "rng": _rng_states()},
                temporary / "training.pt")
     (temporary / STATE).write_text(json.dumps(state, indent=2) + "\n")
     if directory.exists():
@@ -57,10 +58,33 @@ def load_checkpoint(directory: Path, policy, optimizer, scheduler, full: bool = 
     directory = Path(directory)
     if not (directory / STATE).is_file() or not (directory / "training.pt").is_file():
         raise ConfigError(f"{directory}: not a training checkpoint (no {STATE} / training.pt)")
-    saved = torch.load(directory / "training.pt", weights_only=False)
-    set_optimizer_state_dict(policy, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=full))
-    scheduler.load_state_dict(saved["scheduler"])
-    random.setstate(saved["rng"]["python"])
-    np.random.set_state(saved["rng"]["numpy"])
-    torch.set_rng_state(saved["rng"]["torch"])
-    return json.loads((directory / STATE).read_text())
+    try:
+        saved = torch.load(directory / "training.pt", weights_only=True)
+        state = json.loads((directory / STATE).read_text(encoding="utf-8"))
+        set_optimizer_state_dict(policy, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=full))
+        scheduler.load_state_dict(saved["scheduler"])
+        _set_rng_states(saved["rng"])
+    except pickle.UnpicklingError:
+        raise ConfigError(f"{directory / 'training.pt'}: holds pickled objects, which r1omni never writes "
+                          "and will not load (they could run code)") from None
+    except (RuntimeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{directory}: not a checkpoint r1omni wrote, or damaged ({first[:200]})") from None
+    return state
+
+
+def _rng_states() -> dict:
+    """Python's, numpy's and torch's generator states as plain values and tensors."""
+    version, words, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {"python": [version, torch.tensor(words, dtype=torch.int64), gauss],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+            "torch": torch.get_rng_state()}
+
+
+def _set_rng_states(states: dict) -> None:
+    version, words, gauss = states["python"]
+    random.setstate((version, tuple(words.tolist()), gauss))
+    kind, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
