@@ -36,16 +36,18 @@ def _parse_sizes(items: list[str]) -> dict[str, int]:
 
 
 def _data_synth(args: argparse.Namespace) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from r1omni.data.synth import SPLITS, WorldConfig, write_world
+    from r1omni.progress import progress_bar
 
+    check_out_folder(args.out)
     config = WorldConfig(seed=args.seed, conflict_fraction=args.conflict_fraction)
     config.sizes.update(_parse_sizes(args.sizes))
     config.validate()
     splits = [s for s in SPLITS if config.sizes.get(s, 0) > 0]
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns) as bar:
+    with progress_bar(*columns) as bar:
         tasks = {s: bar.add_task(s, total=config.sizes[s]) for s in splits}
         manifests = write_world(config, args.out, splits, ablations=args.ablations, workers=args.workers,
                                 progress=lambda split, done, total: bar.update(tasks[split], completed=done))
@@ -55,11 +57,10 @@ def _data_synth(args: argparse.Namespace) -> None:
 
 
 def _cache_build(args: argparse.Namespace) -> None:
-    from rich.progress import Progress
-
     from r1omni.data import read_manifest
     from r1omni.models import OmniPolicy
     from r1omni.models.cache import FeatureCache, default_cache_dir, fill_cache
+    from r1omni.progress import progress_bar
 
     rows = read_manifest(args.manifest)
     policy = OmniPolicy.from_pretrained(args.model).eval()
@@ -68,7 +69,7 @@ def _cache_build(args: argparse.Namespace) -> None:
         print(f"{args.model}: no frozen encoder, so nothing to cache (trainable encoders run every step)")
         return
     cache = FeatureCache(args.cache or default_cache_dir())
-    with Progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"caching {', '.join(frozen)} features", total=len(rows))
         failures = fill_cache(policy, rows, cache, progress=lambda done, total: bar.update(task, completed=done))
     print(f"{len(rows)} clips: {cache.misses} features computed, {cache.hits} already cached, "
@@ -80,6 +81,7 @@ def _cache_build(args: argparse.Namespace) -> None:
 def _model_init(args: argparse.Namespace) -> None:
     from r1omni.models import PRESETS, build_preset
 
+    check_out_folder(args.out)
     corpus = None
     if PRESETS[args.preset].trains_tokenizer:
         from r1omni.data.synth.corpus import world_texts
@@ -114,6 +116,7 @@ def _pretrain(args: argparse.Namespace) -> None:
     from r1omni.train.perception import PerceptionSettings
     from r1omni.train.pretrain import PretrainSettings, pretrain
 
+    check_out_folder(args.out)
     settings = PretrainSettings()
     if args.quick:
         settings = PretrainSettings(clips=48, probe_clips=16, caption_steps=4, batch_size=8,
@@ -123,55 +126,55 @@ def _pretrain(args: argparse.Namespace) -> None:
     console.print(f"to ship it: copy {base} to r1omni/assets/nano_base (the nano-base preset)")
 
 
-def _predict(args: argparse.Namespace) -> None:
-    import csv
-    import json
+def _predict(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
 
-    from rich.progress import Progress
-
-    from r1omni.predict import load_model, media_paths
+    from r1omni.predict import PredictionWriter, load_model, media_paths
+    from r1omni.progress import progress_bar
     from r1omni.prompts import MODAL_SETTINGS
 
     paths = media_paths(args.paths)
     if not paths:
         raise R1OmniError("no media files found in the given paths")
-    model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
-    results = []
-    with Progress(transient=True) as bar:
-        task = bar.add_task("predicting", total=len(paths))
-        for start in range(0, len(paths), args.batch_size):
-            results += model.predict_paths(paths[start : start + args.batch_size], MODAL_SETTINGS[args.modal],
-                                           args.batch_size)
-            bar.update(task, completed=len(results))
-    for r in results:
-        if r.error:
-            print(f"{r.id}: ERROR {r.error}")
-        else:
-            if r.answer:
-                shown = r.answer
-            elif r.raw_answer is not None:
-                shown = f"{r.raw_answer!r} (out of vocabulary)"
-            else:
-                shown = "(no answer)"
-            print(f"{r.id}: {shown}\n  reasoning: {r.reasoning or '(none)'}")
+    failed = []
+    with PredictionWriter(args.out) if args.out else nullcontext() as writer:  # a bad --out fails before loading
+        model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task("predicting", total=len(paths))
+            for start in range(0, len(paths), args.batch_size):
+                for r in model.predict_paths(paths[start : start + args.batch_size], MODAL_SETTINGS[args.modal],
+                                             args.batch_size):
+                    if writer is not None:
+                        writer.write(r)
+                    bar.console.print(_shown(r), highlight=False, markup=False)
+                    failed += [r] if r.error else []
+                bar.update(task, completed=min(start + args.batch_size, len(paths)))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        if args.out.suffix.lower() == ".csv":
-            with args.out.open("w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(results[0].to_json()))
-                writer.writeheader()
-                writer.writerows(r.to_json() for r in results)
-        else:
-            args.out.write_text("".join(json.dumps(r.to_json()) + "\n" for r in results))
-        print(f"wrote {len(results)} predictions to {args.out}")
-    failed = sum(r.error is not None for r in results)
-    if failed == len(results):
-        raise R1OmniError(f"none of the {len(results)} files could be read")
+        print(f"wrote {len(paths)} predictions to {args.out}")
     if failed:
-        print(f"{failed} of {len(results)} files could not be read")
+        print(f"{len(failed)} of {len(paths)} files could not be read:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.error}", file=sys.stderr)
+        if len(failed) == len(paths):
+            raise R1OmniError(f"none of the {len(paths)} files could be read")
+        return 1
+    return 0
 
 
-def _eval(args: argparse.Namespace) -> None:
+def _shown(r) -> str:
+    """One prediction as the console shows it."""
+    if r.error:
+        return f"{r.id}: ERROR {r.error}"
+    if r.answer:
+        shown = r.answer
+    elif r.raw_answer is not None:
+        shown = f"{r.raw_answer!r} (out of vocabulary)"
+    else:
+        shown = "(no answer)"
+    return f"{r.id}: {shown}\n  reasoning: {r.reasoning or '(none)'}"
+
+
+def _eval(args: argparse.Namespace) -> int:
     from r1omni.eval.predictions import score_predictions_file
     from r1omni.eval.reports import scores_table
 
@@ -179,6 +182,7 @@ def _eval(args: argparse.Namespace) -> None:
     if args.predictions:
         if args.manifest or args.model:
             raise R1OmniError("give either --predictions, or --manifest with --model")
+        check_out_folder(args.out)
         scores = score_predictions_file(args.predictions, args.out)
         console.print(scores_table(scores, title=f"evaluation of {args.predictions}"))
         if args.out:
@@ -186,16 +190,16 @@ def _eval(args: argparse.Namespace) -> None:
         return
     if not (args.manifest and args.model):
         raise R1OmniError("eval needs --predictions FILE, or --manifest M with --model DIR")
-    from rich.progress import Progress
-
     from r1omni.data import read_manifest
     from r1omni.eval.run import evaluate_model
     from r1omni.predict import load_model
+    from r1omni.progress import progress_bar
 
     rows = read_manifest(args.manifest)
+    check_out_folder(args.out)
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
     settings = ("video_audio", "video", "audio") if args.ablate else (args.modal,)
-    with Progress(transient=True) as bar:
+    with progress_bar(transient=True) as bar:
         tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
         results = evaluate_model(model, rows, args.out, settings, args.batch_size,
                                  progress=lambda setting, done, total: bar.update(tasks[setting], completed=done))
@@ -203,6 +207,15 @@ def _eval(args: argparse.Namespace) -> None:
         console.print(scores_table(scores, title=f"{args.manifest} ({setting})"))
     if args.out:
         console.print(f"wrote metrics.json, predictions, report.md and plots to {args.out}")
+    left_out = {setting: scores.left_out for setting, scores in results.items() if scores.left_out}
+    for setting, failures in left_out.items():
+        print(f"{setting}: {len(failures)} of {len(rows)} rows left out, their media could not be read:",
+              file=sys.stderr)
+        for error in list(failures.values())[:20]:
+            print(f"  {error}", file=sys.stderr)
+        if len(failures) > 20:
+            print(f"  … and {len(failures) - 20} more (see the predictions file)", file=sys.stderr)
+    return 1 if left_out else 0
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -381,14 +394,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_out_folder(out: Path | None) -> None:
+    """An output folder option must not name an existing file."""
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise R1OmniError(f"--out {out}: is a file; give a folder (it is created when missing)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 1 done but some items failed (each reported), 2 nothing done (bad input)."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except R1OmniError as err:
         print(f"error: {err}", file=sys.stderr)  # plain: one unwrapped line a user can grep
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ the others go on.
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -38,6 +40,44 @@ class Prediction:
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("label", "cues") or v is not None}
+
+
+class PredictionWriter:
+    """Predictions written one by one as they are made (``.csv``: a row each, else a JSON line
+    each), flushed, so that an interrupted run keeps what it did. An existing file is replaced."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise R1OmniError(f"--out {self.path}: is a folder; give a file name ending .jsonl or .csv")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("w", newline="", encoding="utf-8")
+        except OSError as err:
+            raise R1OmniError(f"--out {self.path}: cannot be written ({err.strerror or err})") from None
+        self.csv = csv.DictWriter(self.handle, [f.name for f in fields(Prediction)]) \
+            if self.path.suffix.lower() == ".csv" else None
+        if self.csv is not None:
+            self.csv.writeheader()
+        self.count = 0
+
+    def write(self, prediction: Prediction) -> None:
+        row = prediction.to_json()
+        if self.csv is not None:
+            self.csv.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
+        else:
+            self.handle.write(json.dumps(row) + "\n")
+        self.handle.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def media_paths(inputs: Iterable[str | Path]) -> list[Path]:

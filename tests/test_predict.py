@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,11 +40,39 @@ def test_predict_cli_on_a_folder_with_a_broken_file(world_dir, tiny_model, tmp_p
     (folder / "broken.mp4").write_text("not a video")
     code = main(["predict", str(folder), "--model", str(tiny_model), "--out", str(tmp_path / "p.jsonl"),
                  "--max-new-tokens", "8"])
-    assert code == 0
+    assert code == 1  # done, but a file failed
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and sum(r["error"] is not None for r in rows) == 1
-    assert "broken.mp4: ERROR" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "broken.mp4: ERROR" in printed.out and "1 of 3 files could not be read" in printed.err
     assert main(["predict", str(folder / "val_000000.mp4"), "--model", str(tiny_model), "--out",
                  str(tmp_path / "p.csv"), "--max-new-tokens", "4"]) == 0
     assert list(csv.DictReader((tmp_path / "p.csv").open()))[0]["id"].endswith("val_000000.mp4")
     assert main(["predict", str(tmp_path / "empty_dir_that_is_missing"), "--model", str(tiny_model)]) == 2
+
+
+def test_predict_writes_each_result_as_it_is_done(world_dir, tiny_model, tmp_path, monkeypatch):
+    """An interrupted run keeps the predictions it made."""
+    from r1omni.predict import Predictor
+
+    clips = sorted((world_dir / "clips" / "val").glob("*.mp4"))[:3]
+    real, calls = Predictor.predict_paths, []
+
+    def interrupted(self, paths, *args, **kwargs):
+        calls.append(paths)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, paths, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict_paths", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["predict", *map(str, clips), "--model", str(tiny_model), "--out", str(tmp_path / "p.jsonl"),
+              "--max-new-tokens", "4", "--batch-size", "1"])
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [Path(r["id"]).name for r in rows] == [c.name for c in clips[:2]]
+
+
+def test_predict_out_naming_a_folder_fails_before_the_model_loads(world_dir, tmp_path, capsys):
+    clip = next((world_dir / "clips" / "val").glob("*.mp4"))
+    assert main(["predict", str(clip), "--model", str(tmp_path / "no-model"), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err

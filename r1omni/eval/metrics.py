@@ -8,7 +8,7 @@ present in the ground truth, as the emotion-recognition literature reports it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,6 +89,7 @@ class Scores:
     conflict_war: float | None = None  # accuracy on clips whose face masks the felt emotion (cues.conflict)
     conflict_n: int = 0
     mismatch_rate: float | None = None  # answers whose reasoning names other emotions but not the answer
+    left_out: dict[str, str] = field(default_factory=dict)  # rows not scored: id -> why (unreadable media)
 
     def to_json(self) -> dict:
         return {
@@ -104,6 +105,7 @@ class Scores:
             "conflict_war": self.conflict_war,
             "conflict_n": self.conflict_n,
             "reasoning_answer_mismatch_rate": self.mismatch_rate,
+            "left_out": self.left_out,
         }
 
 

@@ -70,7 +70,7 @@ def plot_per_class_recall(results: dict[str, Scores], path: str | Path) -> Path:
     width = 0.8 / len(results)
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(classes), 3.6))
     for k, (name, scores) in enumerate(results.items()):
-        values = [scores.per_class.get(c, 0.0) for c in classes]
+        values = [scores.per_class.get(c, np.nan) for c in classes]  # no bar for a class without clips
         ax.bar(np.arange(len(classes)) + (k - (len(results) - 1) / 2) * width, values, width,
                label=f"{name} (UAR {scores.uar:.1%})")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
@@ -86,19 +86,26 @@ def plot_per_class_recall(results: dict[str, Scores], path: str | Path) -> Path:
 
 def markdown_report(results: dict[str, Scores], title: str) -> str:
     """A Markdown table of the headline metrics per named result, then recall per class."""
-    lines = [f"# {title}", "", "| setting | n | UAR | WAR | format | unparsable | cue precision | cue recall |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"# {title}", "", "| setting | n | left out | UAR | WAR | format | unparsable | cue precision | "
+             "cue recall |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def pct(value):
+        return "—" if value is None else f"{value:.1%}"
+
     for name, s in results.items():
         faith = s.faithfulness or {}
-
-        def pct(value):
-            return "—" if value is None else f"{value:.1%}"
-
-        lines.append(f"| {name} | {s.n} | {pct(s.uar)} | {pct(s.war)} | {pct(s.format_rate)} | "
+        lines.append(f"| {name} | {s.n} | {len(s.left_out)} | {pct(s.uar)} | {pct(s.war)} | {pct(s.format_rate)} | "
                      f"{pct(s.unparsable_rate)} | {pct(faith.get('precision'))} | {pct(faith.get('recall'))} |")
     classes = next(iter(results.values())).classes
     lines += ["", "Recall per class:", "", "| setting | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]
     for name, s in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{s.per_class.get(c, 0.0):.1%}" for c in classes) + " |")
+        lines.append(f"| {name} | " + " | ".join(pct(s.per_class.get(c)) for c in classes) + " |")
+    lines.append("\n— : no clip of that class was scored.")
+    left_out = {name: s.left_out for name, s in results.items() if s.left_out}
+    for name, rows in left_out.items():
+        lines += ["", f"Left out of {name} ({len(rows)} rows whose media could not be read):", ""]
+        lines += [f"- {clip}: {error}" for clip, error in list(rows.items())[:50]]
+        if len(rows) > 50:
+            lines.append(f"- … and {len(rows) - 50} more (predictions file)")
     return "\n".join(lines) + "\n"

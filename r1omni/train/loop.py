@@ -263,7 +263,9 @@ class Trainer:
 
     def run(self) -> Path:
         """Train to the last step; returns the final model folder (``output_dir/final``)."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+        from r1omni.progress import progress_bar
 
         self.output.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
@@ -271,7 +273,7 @@ class Trainer:
         train = self.config.train
         columns = (TextColumn(f"{self.stage}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[status]}"))
-        with Progress(*columns, disable=self.rank != 0) as bar:
+        with progress_bar(*columns, disable=self.rank != 0) as bar:
             task = bar.add_task(self.stage, total=self.total_steps, completed=self.step, status="")
             while self.step < self.total_steps:
                 started = time.perf_counter()

@@ -26,3 +26,68 @@ def test_eval_with_a_model_and_ablation(world_dir, tiny_model, tmp_path, capsys)
 def test_eval_needs_predictions_or_a_manifest_and_model(tmp_path, capsys):
     assert main(["eval"]) == 2
     assert "--manifest M with --model DIR" in capsys.readouterr().err
+
+
+def _manifest(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _rows(world_dir):
+    """The val rows with absolute media paths, to be written to a manifest elsewhere."""
+    rows = [json.loads(line) for line in (world_dir / "val.jsonl").read_text().splitlines()]
+    return [{**r, **{k: str(world_dir / r[k]) for k in ("video", "audio") if r.get(k)}} for r in rows]
+
+
+def test_eval_names_unreadable_rows_scores_the_rest_and_exits_1(world_dir, tiny_model, tmp_path, capsys):
+    rows = _rows(world_dir)
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    rows[0] = {**rows[0], "id": "bad_row", "video": str(broken), "audio": str(broken)}
+    out = tmp_path / "eval"
+    code = main(["eval", "--manifest", str(_manifest(tmp_path / "m.jsonl", rows)), "--model", str(tiny_model),
+                 "--out", str(out), "--max-new-tokens", "4"])
+    assert code == 1
+    assert "1 of 4 rows left out" in capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 3 and list(metrics["left_out"]) == ["bad_row"]
+    assert "bad_row: " in (out / "report.md").read_text()
+
+
+def test_eval_of_a_manifest_with_no_readable_row_fails(world_dir, tiny_model, tmp_path, capsys):
+    rows = [{**r, "video": str(tmp_path / "gone.mp4"), "audio": str(tmp_path / "gone.mp4")} for r in _rows(world_dir)]
+    code = main(["eval", "--manifest", str(_manifest(tmp_path / "m.jsonl", rows)), "--model", str(tiny_model),
+                 "--max-new-tokens", "4"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "none of the 4 rows could be read" in err and "gone.mp4: file not found" in err
+
+
+def test_ablation_leaves_silent_clips_out_of_the_audio_score(world_dir, tiny_model, tmp_path, make_clip, capsys):
+    rows = _rows(world_dir)
+    silent = make_clip("silent.mp4", seconds=1.0, audio=False)
+    rows[1] = {**rows[1], "id": "silent_row", "video": str(silent), "audio": str(silent)}
+    out = tmp_path / "eval"
+    code = main(["eval", "--manifest", str(_manifest(tmp_path / "m.jsonl", rows)), "--model", str(tiny_model),
+                 "--out", str(out), "--ablate", "--max-new-tokens", "4"])
+    assert code == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["audio"]["n"] == 3 and "has no audio" in metrics["audio"]["left_out"]["silent_row"]
+    assert metrics["video"]["n"] == 4 and not metrics["video"]["left_out"]
+
+
+def test_report_shows_no_recall_for_classes_without_clips(world_dir, tiny_model, tmp_path):
+    from r1omni.eval.metrics import score
+    from r1omni.eval.reports import markdown_report
+
+    scores = score(["happy", "happy", "sad"], ["happy", None, "sad"], classes=["happy", "sad", "fear"])
+    report = markdown_report({"video_audio": scores}, "t")
+    assert "| video_audio | 50.0% | 100.0% | — |" in report
+
+
+def test_eval_out_naming_a_file_is_refused(world_dir, tiny_model, tmp_path, capsys):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x")
+    assert main(["eval", "--manifest", str(world_dir / "val.jsonl"), "--model", str(tiny_model),
+                 "--out", str(taken)]) == 2
+    assert "is a file" in capsys.readouterr().err
