@@ -112,8 +112,11 @@ BUILTIN = ("accuracy", "format")
 
 
 def import_reward(name: str) -> RewardFn:
-    """``package.module:function`` -> the function."""
+    """``package.module:function`` -> the function. Importing runs the module's code: name only
+    modules you trust. It is resolved when the config is validated, before any model loads, and
+    must take TRL's reward arguments ``(completions, solution=…, **columns)``."""
     import importlib
+    import inspect
 
     module, sep, attribute = name.partition(":")
     if not sep or not module or not attribute:
@@ -125,6 +128,11 @@ def import_reward(name: str) -> RewardFn:
             from None
     if not callable(function):
         raise ConfigError(f"reward {name!r} is not a function")
+    try:
+        inspect.signature(function).bind([], solution=[])
+    except (TypeError, ValueError):
+        raise ConfigError(f"reward {name!r} does not take a reward function's arguments "
+                          "(completions, solution=..., **columns)") from None
     return function
 
 

@@ -7,6 +7,7 @@ checked before any model loads; the resolved config is saved beside the checkpoi
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,8 @@ from r1omni.errors import ConfigError
 from r1omni.models.presets import PRESETS as MODEL_PRESETS
 from r1omni.prompts import PRESETS as PROMPT_PRESETS
 from r1omni.rewards import reward_function
+
+LORA_KEYS = ("r", "alpha", "dropout")  # what `OmniPolicy.add_lora` takes from model.lora
 
 # GRPO's choices, checked here and used by r1omni.rl.grpo.
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -147,11 +150,9 @@ class RunConfig:
                 problems.append(f"grpo.reward_weights: {err}")
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
-        if min(t.lr, g.max_completion_length, g.num_iterations) <= 0 or min(t.encoder_lr_scale, g.temperature) < 0:
-            problems.append("train.lr, grpo.max_completion_length and grpo.num_iterations must be positive, "
-                            "grpo.temperature and train.encoder_lr_scale non-negative")
-        if self.data.media_cache_mb < 0:
-            problems.append(f"data.media_cache_mb must be >= 0, got {self.data.media_cache_mb}")
+        problems += [f"{name} must be {rule}, got {value!r}" for name, value, rule in self._ranges()
+                     if value is not None and not RANGES[rule](value)]
+        problems += self._lora_problems()
         if check_files:
             if not self.data.train:
                 problems.append("data.train (a manifest) is required")
@@ -161,6 +162,44 @@ class RunConfig:
                     problems.append(f"{name}: {value} does not exist")
         if problems:
             raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+    def _ranges(self) -> list[tuple[str, float | int | None, str]]:
+        """(name, value, rule) for every number with a range; None values are "not set"."""
+        t, g, d = self.train, self.grpo, self.data
+        return [("train.lr", t.lr, "> 0"), ("train.encoder_lr_scale", t.encoder_lr_scale, ">= 0"),
+                ("train.weight_decay", t.weight_decay, ">= 0"), ("train.warmup_ratio", t.warmup_ratio, "in [0, 1)"),
+                ("train.max_grad_norm", t.max_grad_norm, "> 0"), ("train.epochs", t.epochs, "> 0"),
+                ("train.max_steps", t.max_steps, ">= 1"), ("train.seed", t.seed, ">= 0"),
+                ("train.log_every", t.log_every, ">= 1"), ("train.eval_every", t.eval_every, ">= 1"),
+                ("train.save_every", t.save_every, ">= 1"), ("train.max_bad_steps", t.max_bad_steps, ">= 1"),
+                ("data.max_rows", d.max_rows, ">= 1"), ("data.val_rows", d.val_rows, ">= 1"),
+                ("data.media_cache_mb", d.media_cache_mb, ">= 0"), ("grpo.beta", g.beta, ">= 0"),
+                ("grpo.epsilon_low", g.epsilon_low, ">= 0"), ("grpo.epsilon_high", g.epsilon_high, ">= 0"),
+                ("grpo.temperature", g.temperature, ">= 0"), ("grpo.top_p", g.top_p, "in (0, 1]"),
+                ("grpo.max_completion_length", g.max_completion_length, ">= 1"),
+                ("grpo.num_iterations", g.num_iterations, ">= 1"), ("sft.max_length", self.sft.max_length, ">= 2")]
+
+    def _lora_problems(self) -> list[str]:
+        lora = self.model.lora
+        if lora is None:
+            return []
+        unknown = sorted(set(lora) - set(LORA_KEYS))
+        if unknown:
+            return [f"model.lora: unknown keys {unknown}; known: {', '.join(LORA_KEYS)}"]
+        checks = [("r", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+                  ("alpha", lambda v: _number(v) and v > 0, "a number > 0"),
+                  ("dropout", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)")]
+        return [f"model.lora.{key} must be {rule}, got {lora[key]!r}" for key, valid, rule in checks
+                if key in lora and not valid(lora[key])]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+RANGES = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1, ">= 2": lambda v: v >= 2,
+          "in [0, 1)": lambda v: 0 <= v < 1, "in (0, 1]": lambda v: 0 < v <= 1}
 
 
 GRPO_PRESETS: dict[str, dict] = {
@@ -200,6 +239,8 @@ def _coerce(value, hint, where: str):
             if isinstance(value, bool):
                 raise ValueError
             number = float(value)
+            if not math.isfinite(number):
+                raise ConfigError(f"{where} must be a finite number, got {value!r}")
             if origin is int:
                 if not number.is_integer():
                     raise ValueError
@@ -212,7 +253,10 @@ def _coerce(value, hint, where: str):
         if origin is dict:
             if not isinstance(value, dict):
                 raise ValueError
-            return dict(value)
+            key_type, value_type = typing.get_args(base) or (str, object)
+            if value_type is object:
+                return dict(value)
+            return {str(k): _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()}
     except (TypeError, ValueError):
         raise ConfigError(f"{where} must be {getattr(origin, '__name__', origin)}, got {value!r}") from None
     return value
@@ -256,7 +300,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), kind:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
         if not isinstance(data, dict):
@@ -271,9 +317,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), kind:
         node[keys[-1]] = value
     if kind is not None:
         data["kind"] = kind
-    preset = (data.get("grpo") or {}).get("preset")
+    section = data.get("grpo") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"grpo must be a mapping, got {section!r}")
+    preset = section.get("preset")
     if preset is not None:
-        if preset not in GRPO_PRESETS:
+        if not isinstance(preset, str) or preset not in GRPO_PRESETS:
             raise ConfigError(f"grpo.preset must be one of {', '.join(GRPO_PRESETS)}, got {preset!r}")
         data = _merge(GRPO_PRESETS[preset], data)
     config = _build(RunConfig, data, "")

@@ -53,6 +53,26 @@ def test_presets_sit_under_the_file_and_overrides(manifest):
     (["train.distributed=deepspeed"], "train.distributed must be one of auto, ddp, fsdp"),
     (["data.media_cache_mb=-1"], "data.media_cache_mb must be >= 0"),
     (["trainlr"], "section.key=value"),
+    # Hostile values (issue 14): each named before any model loads.
+    (["train.lr=inf"], "train.lr must be a finite number"),
+    (["train.lr=.nan"], "train.lr must be a finite number"),
+    (["train.max_steps=-1"], "train.max_steps must be >= 1"),
+    (["train.epochs=-2"], "train.epochs must be > 0"),
+    (["data.max_rows=-5"], "data.max_rows must be >= 1"),
+    (["grpo.beta=-0.1"], "grpo.beta must be >= 0"),
+    (["train.warmup_ratio=-0.5"], r"train.warmup_ratio must be in \[0, 1\)"),
+    (["sft.max_length=-1"], "sft.max_length must be >= 2"),
+    (["grpo.top_p=0"], r"grpo.top_p must be in \(0, 1\]"),
+    (["grpo.top_p=1.5"], r"grpo.top_p must be in \(0, 1\]"),
+    (["train.log_every=0"], "train.log_every must be >= 1"),
+    (["train.seed=-1"], "train.seed must be >= 0"),
+    (["model.lora={r: -1}"], "model.lora.r must be an integer >= 1"),
+    (["model.lora={rank: 4}"], r"model.lora: unknown keys \['rank'\]"),
+    (["grpo.reward_weights={accuracy: abc}"], "grpo.reward_weights.accuracy must be float"),
+    (["grpo.reward_weights={os:system: 1}"], "does not take a reward function's arguments"),
+    (["grpo.preset=[1]"], "grpo.preset must be one of"),
+    (["grpo.preset={a: 1}"], "grpo.preset must be one of"),
+    (["grpo=3"], "grpo must be a mapping"),
 ])
 def test_invalid_configs_are_named(manifest, items, message):
     with pytest.raises(ConfigError, match=message):
@@ -65,6 +85,13 @@ def test_cli_rejects_a_bad_config_before_loading_a_model(tmp_path, capsys):
     assert "num_generations must be at least 2" in err and "does not exist" in err
     assert main(["sft", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("train:\n  output_dir: r\xe9sultats\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin1.yaml: not UTF-8"):
+        load_config(path)
 
 
 SHIPPED = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
