@@ -40,6 +40,11 @@ class ClipRow:
 
 
 _FIELDS = {f.name for f in fields(ClipRow)}
+# JSON types each field accepts; ids and speakers may be numbers in the source data (kept as text).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str, int), "speaker": (str, int), "fold": (int,), "cues": (dict,), "meta": (dict,),
+    **{name: (str,) for name in ("label", "dataset", "video", "audio", "split", "rationale", "caption", "domain")}}
+_JSON_NAMES = {str: "a string", int: "an integer", dict: "an object"}
 
 
 def row_from_json(data: dict, where: str = "") -> ClipRow:
@@ -50,8 +55,12 @@ def row_from_json(data: dict, where: str = "") -> ClipRow:
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         raise ManifestError(f"{prefix}unknown fields {unknown}; allowed: {sorted(_FIELDS)}")
+    for key, value in data.items():
+        if value is not None and (not isinstance(value, _TYPES[key]) or isinstance(value, bool)):
+            wanted = " or ".join(_JSON_NAMES[t] for t in _TYPES[key])
+            raise ManifestError(f"{prefix}field {key!r} must be {wanted}, got {json.dumps(value)[:60]}")
     for key in ("id", "label", "dataset"):
-        if not data.get(key):
+        if data.get(key) is None or data.get(key) == "":
             raise ManifestError(f"{prefix}missing required field {key!r}")
     if not (data.get("video") or data.get("audio")):
         raise ManifestError(f"{prefix}row {data['id']!r} has neither 'video' nor 'audio'")
@@ -59,7 +68,8 @@ def row_from_json(data: dict, where: str = "") -> ClipRow:
         label = canonical(data["label"])
     except LabelError as err:
         raise ManifestError(f"{prefix}{err}") from None
-    return ClipRow(**{**data, "label": label})
+    text = {key: str(data[key]) for key in ("id", "speaker") if data.get(key) is not None}
+    return ClipRow(**{**data, **text, "label": label})
 
 
 def write_manifest(rows: Iterable[ClipRow], path: str | Path) -> Path:
@@ -73,19 +83,31 @@ def write_manifest(rows: Iterable[ClipRow], path: str | Path) -> Path:
 
 def iter_jsonl(path: str | Path, kind: str = "manifest") -> Iterator[tuple[str, object]]:
     """(``file:line``, decoded value) for each non-blank line; `ManifestError` for a missing
-    file or a line that is not JSON."""
+    file, a file without rows, or a line that is not UTF-8 JSON. A leading byte-order mark
+    (as some editors on Windows write) is ignored."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: {kind} not found")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+    found = False
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
             where = f"{path}:{number}"
             try:
-                yield where, json.loads(line)
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise ManifestError(f"{where}: not UTF-8 text (byte {err.start + 1} of the line)") from None
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise ManifestError(f"{where}: JSON nested too deeply") from None
+            found = True
+            yield where, value
+    if not found:
+        raise ManifestError(f"{path}: {kind} has no rows (the file is empty or blank)")
 
 
 def read_manifest(path: str | Path) -> list[ClipRow]:

@@ -36,12 +36,16 @@ def read_predictions(path: str | Path) -> PredictionSet:
     for where, row in iter_jsonl(path, kind="predictions file"):
         if not isinstance(row, dict) or "label" not in row:
             raise ManifestError(f"{where}: row has no 'label'")
+        for key, kind, name in (("label", str, "a string"), ("completion", str, "a string"),
+                                ("dataset", str, "a string"), ("cues", dict, "an object")):
+            if row.get(key) is not None and not isinstance(row[key], kind):
+                raise ManifestError(f"{where}: field {key!r} must be {name}, got {json.dumps(row[key])[:60]}")
         try:
             found.labels.append(canonical(row["label"]))
         except LabelError as err:
             raise ManifestError(f"{where}: {err}") from None
         if "completion" in row:
-            found.completions.append(str(row["completion"]))
+            found.completions.append(row["completion"] or "")
             found.predictions.append(extract_answer(found.completions[-1], lenient=True))
         elif "prediction" in row:
             pred = row["prediction"]
@@ -50,8 +54,6 @@ def read_predictions(path: str | Path) -> PredictionSet:
             raise ManifestError(f"{where}: row has neither 'prediction' nor 'completion'")
         found.datasets.append(row.get("dataset"))
         found.cues.append(row.get("cues"))
-    if not found.labels:
-        raise ManifestError(f"{path}: no prediction rows")
     if found.completions and len(found.completions) != len(found.labels):
         raise ManifestError(f"{path}: mixes rows with 'completion' and rows with only 'prediction'")
     found.completions = found.completions or None

@@ -26,6 +26,13 @@ def test_round_trip_and_relative_paths(tmp_path):
     ('{"id": "a", "label": "happy", "dataset": "x"}', "has neither 'video' nor 'audio'"),
     ('{"id": "a", "label": "glee", "dataset": "x", "audio": "a.wav"}', "unknown label 'glee'"),
     ('{"id": "a", "label": "happy", "dataset": "x", "audio": "a.wav", "colour": 1}', r"unknown fields \['colour'\]"),
+    # Wrong field types (issue 14): named, not a traceback later.
+    ('{"id": [1], "label": "happy", "dataset": "x", "audio": "a.wav"}', "field 'id' must be a string or an integer"),
+    ('{"id": "a", "label": "happy", "dataset": "x", "video": 5}', "field 'video' must be a string, got 5"),
+    ('{"id": "a", "label": "happy", "dataset": "x", "audio": "a.wav", "cues": "abc"}', "field 'cues' must be an obj"),
+    ('{"id": "a", "label": 3, "dataset": "x", "audio": "a.wav"}', "field 'label' must be a string"),
+    ('{"id": "a", "label": "happy", "dataset": "x", "audio": "a.wav", "fold": true}', "field 'fold' must be an int"),
+    ("[" * 100_000 + "]" * 100_000, "m.jsonl:1: JSON nested too deeply"),
 ])
 def test_malformed_rows_name_the_line(tmp_path, line, message):
     path = tmp_path / "m.jsonl"
@@ -42,3 +49,17 @@ def test_duplicate_ids_and_missing_file(tmp_path):
         read_manifest(path)
     with pytest.raises(ManifestError, match="manifest not found"):
         read_manifest(tmp_path / "none.jsonl")
+
+
+def test_encoding_bom_blank_and_numeric_ids(tmp_path):
+    row = '{"id": 7, "label": "happy", "dataset": "x", "audio": "a.wav", "speaker": 12}'
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + row.encode() + b"\n")  # a byte-order mark, as Notepad writes
+    (read,) = read_manifest(path)
+    assert (read.id, read.speaker) == ("7", "12")
+    path.write_bytes(row.encode() + b"\n" + '{"id": "caf\u00e9"}'.encode("latin-1") + b"\n")
+    with pytest.raises(ManifestError, match="m.jsonl:2: not UTF-8 text"):
+        read_manifest(path)
+    path.write_text("\n  \n")
+    with pytest.raises(ManifestError, match="manifest has no rows"):
+        read_manifest(path)

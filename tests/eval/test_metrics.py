@@ -101,7 +101,10 @@ def test_eval_with_bare_predictions(tmp_path):
     ('{"label": "happy"}\n', "neither 'prediction' nor 'completion'"),
     ('{"label": "happy", "prediction": "x"}\n{"label": "excited", "prediction": "x"}\n',
      "p.jsonl:2: unknown label 'excited'"),
-    ("\n", "no prediction rows"),
+    ("\n", "predictions file has no rows"),
+    ('{"label": ["happy"], "prediction": "happy"}\n', "field 'label' must be a string"),
+    ('{"label": "happy", "completion": 5}\n', "field 'completion' must be a string"),
+    ('{"label": "happy", "prediction": "happy", "cues": "abc"}\n', "field 'cues' must be an object"),
 ])
 def test_malformed_prediction_files(tmp_path, content, message, capsys):
     path = tmp_path / "p.jsonl"
