@@ -46,7 +46,9 @@ SYNONYMS: dict[str, str] = {
     "worry": "worried",
 }
 
-_WORD = re.compile(r"[a-z]+")
+# Words are runs of any letters, so that a look-alike letter (Cyrillic "о" in "boredоm") makes a
+# different word rather than splitting off a real one ("bored").
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def vocabulary(dataset: str) -> tuple[str, ...]:

@@ -78,9 +78,23 @@ def build_messages(
     return messages
 
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _TAG = re.compile(r"</?(?:think|answer)>")
+# An answer that negates ("not happy", "definitely isn't sad") names no emotion it holds.
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|without|hardly|barely|none|nothing)\b|n['’]t\b")
+
+
+def first_block(text, tag: str) -> str | None:
+    """The text between the first ``<tag>`` and the first ``</tag>`` after it, or None. Two
+    `str.find` calls: linear in the text, where the regex ``<tag>(.*?)</tag>`` retries from
+    every opening tag (quadratic on a completion of repeated opening tags)."""
+    if not isinstance(text, str):
+        return None
+    start = text.find(f"<{tag}>")
+    if start < 0:
+        return None
+    start += len(tag) + 2
+    end = text.find(f"</{tag}>", start)
+    return None if end < 0 else text[start:end]
 
 
 def extract_answer(
@@ -89,16 +103,16 @@ def extract_answer(
     """The stripped content of the first complete ``<answer>…</answer>``, or None if absent.
 
     Lenient mode returns a canonical label instead: the one emotion the answer names (through
-    the synonym map, any case), or None when it names none, several, one outside `vocab`, or
-    holds nested tags.
+    the synonym map, any case), or None when it names none, several, one outside `vocab`, holds
+    nested tags or a negation, or when the completion has more than one answer block.
     """
-    match = _ANSWER.search(text) if isinstance(text, str) else None
-    if match is None:
+    block = first_block(text, "answer")
+    if block is None:
         return None
-    answer = match.group(1).strip()
+    answer = block.strip()
     if not lenient:
         return answer
-    if _TAG.search(answer):
+    if _TAG.search(answer) or text.count("<answer>") > 1 or _NEGATION.search(answer.lower()):
         return None
     named = emotions_named(answer)
     if len(named) != 1:
@@ -109,5 +123,5 @@ def extract_answer(
 
 def extract_think(text: str) -> str | None:
     """The stripped content of the first complete ``<think>…</think>``, or None if absent."""
-    match = _THINK.search(text) if isinstance(text, str) else None
-    return match.group(1).strip() if match else None
+    block = first_block(text, "think")
+    return None if block is None else block.strip()

@@ -18,16 +18,19 @@ from r1omni.prompts import extract_answer
 
 RewardFn = Callable[..., list]
 
-# The original R1-V / R1-Omni format check: greedy enough to accept repeated tags.
-_FORMAT_ORIGINAL = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
-# Strict: exactly one think block then one non-blank answer, no tags nested inside either.
+# The original R1-V / R1-Omni format check, ``<think>.*?</think>\s*<answer>.*?</answer>`` as a
+# full match, accepts repeated tags: it holds when the text opens with <think>, closes with
+# </answer> and has </think>, blank space and <answer> in between. Checked that way (linear):
+# the regex backtracks quadratically on repeated tags.
+_THINK_THEN_ANSWER = re.compile(r"</think>\s*<answer>")
+# Strict: exactly one non-blank think block then one non-blank answer, no tags nested inside either.
 _NO_TAG = r"(?:(?!</?(?:think|answer)>).)*"
-_FORMAT_STRICT = re.compile(rf"<think>{_NO_TAG}</think>\s*<answer>({_NO_TAG})</answer>", re.DOTALL)
+_FORMAT_STRICT = re.compile(rf"<think>({_NO_TAG})</think>\s*<answer>({_NO_TAG})</answer>", re.DOTALL)
 
 
 def _strict_format(text: str) -> bool:
     match = _FORMAT_STRICT.fullmatch(text.strip())
-    return match is not None and bool(match.group(1).strip())
+    return match is not None and bool(match.group(1).strip()) and bool(match.group(2).strip())
 
 
 def completion_text(completion) -> str:
@@ -79,12 +82,20 @@ def accuracy_reward(
 def format_reward(completions: Sequence, strict: bool = True, **_columns) -> list[float]:
     """1.0 when the whole completion is ``<think>…</think>`` then ``<answer>…</answer>``.
 
-    `strict` (default) also demands a single block of each, no nested tags and a non-blank
-    answer; `strict=False` is the original regex, which accepts repeated answer tags.
+    `strict` (default) also demands a single block of each, no nested tags, and reasoning and
+    an answer that are not blank; `strict=False` is the original regex, which accepts repeated
+    answer tags and empty reasoning.
     """
     if strict:
         return [float(_strict_format(completion_text(c))) for c in completions]
-    return [float(_FORMAT_ORIGINAL.fullmatch(completion_text(c)) is not None) for c in completions]
+    return [float(_original_format(completion_text(c))) for c in completions]
+
+
+def _original_format(text: str) -> bool:
+    opening, closing = "<think>", "</answer>"
+    if not (text.startswith(opening) and text.endswith(closing)) or len(text) < len(opening) + len(closing):
+        return False
+    return _THINK_THEN_ANSWER.search(text, len(opening), len(text) - len(closing)) is not None
 
 
 def weighted_sum(reward_fns: Sequence[RewardFn], weights: Sequence[float] | None = None) -> RewardFn:

@@ -56,6 +56,9 @@ def test_extract_answer_strict(text, expected):
     ("<answer>excited</answer>", None),
     ("<answer><answer>happy</answer></answer>", None),  # nested tags
     ("<answer>happy and happiness</answer>", "happy"),  # one emotion, two spellings
+    ("<answer>not happy</answer>", None),  # a negation names no emotion held
+    ("<answer>The speaker isn't sad</answer>", None),
+    ("<answer>sad</answer><answer>happy</answer>", None),  # two answers: ambiguous
 ])
 def test_extract_answer_lenient(text, expected):
     assert extract_answer(text, lenient=True) == expected

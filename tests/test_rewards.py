@@ -46,6 +46,8 @@ def test_chat_message_completions_as_trl_passes_them():
     ("<think>a</think><answer>angry</answer><answer>sad</answer>", 0.0, 1.0),  # repeated answer
     ("<think><think>a</think></think><answer>angry</answer>", 0.0, 1.0),  # nested think
     ("<think>a</think><answer>  </answer>", 0.0, 1.0),  # blank answer
+    ("<think></think><answer>angry</answer>", 0.0, 1.0),  # no reasoning
+    ("<think> \n </think><answer>angry</answer>", 0.0, 1.0),  # blank reasoning
     ("", 0.0, 0.0),
 ])
 def test_format_reward_strict_and_original(completion, strict, original):
@@ -86,7 +88,7 @@ def test_rewards_never_fail_and_stay_binary(text, label):
 
 
 @settings(max_examples=300, deadline=None)
-@given(_NO_TAGS, st.sampled_from(ALL_LABELS), st.sampled_from(["", " ", "\n", "\n\n"]))
+@given(_NO_TAGS.filter(str.strip), st.sampled_from(ALL_LABELS), st.sampled_from(["", " ", "\n", "\n\n"]))
 def test_well_formed_completions_score_full_marks(think, label, gap):
     completion = f"<think>{think}</think>{gap}<answer>{label}</answer>"
     assert format_reward([completion]) == [1.0]
@@ -109,6 +111,65 @@ def test_format_reward_agrees_with_a_plain_reading_of_the_rule(text):
     match = re.fullmatch(r"<think>(.*?)</think>\s*<answer>(.*?)</answer>", stripped, re.DOTALL)
     plain = bool(
         match and not re.search(r"</?(think|answer)>", match.group(1) + match.group(2))
-        and match.group(2).strip()
+        and match.group(1).strip() and match.group(2).strip()
     )
     assert format_reward([text]) == [float(plain)]
+
+
+# ----------------------------------------------------------------------------- reward holes
+
+_TOKENS = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "x", "happy", "sad",
+                                    "not"]), max_size=30).map("".join)
+NEGATIONS = ["not", "definitely not", "no", "never", "isn't", "is not", "it isn’t", "without", "neither"]
+# Letters that look like ASCII ones: Cyrillic а е о р с у х, Greek ο, fullwidth ａ.
+HOMOGLYPHS = {"a": ["\u0430", "\uff41"], "e": ["\u0435"], "o": ["\u043e", "\u03bf"], "p": ["\u0440"],
+              "c": ["\u0441"], "y": ["\u0443"], "x": ["\u0445"]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(NEGATIONS), st.sampled_from(ALL_LABELS), st.sampled_from(["", "The person is ", "Clearly "]))
+def test_a_negated_answer_never_scores(negation, label, lead):
+    completion = f"<think>reasons</think><answer>{lead}{negation} {label}</answer>"
+    assert accuracy_reward([completion], [label]) == [0.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ALL_LABELS), st.data())
+def test_look_alike_letters_never_score(label, data):
+    positions = [i for i, ch in enumerate(label) if ch in HOMOGLYPHS]
+    if not positions:
+        return
+    at = data.draw(st.sampled_from(positions))
+    fake = label[:at] + data.draw(st.sampled_from(HOMOGLYPHS[label[at]])) + label[at + 1 :]
+    assert accuracy_reward([f"<think>t</think><answer>{fake}</answer>"], [label]) == [0.0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TOKENS, st.sampled_from(["happy", "sad"]))
+def test_tag_tricks_score_only_a_single_clean_answer(text, label):
+    """Whatever the arrangement of tags, accuracy 1 needs exactly one answer block that names the
+    label alone, without nested tags or a negation."""
+    if accuracy_reward([text], [label]) == [1.0]:
+        assert text.count("<answer>") == 1
+        block = text.split("<answer>", 1)[1].split("</answer>", 1)[0]
+        assert "<" not in block and "not" not in block and block.count(label) >= 1
+        assert ("sad" if label == "happy" else "happy") not in block
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TOKENS)
+def test_the_linear_original_format_check_agrees_with_the_regex(text):
+    original = re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", text, re.DOTALL) is not None
+    assert format_reward([text], strict=False) == [float(original)]
+
+
+def test_answer_parsing_is_linear_in_the_completion():
+    """160 KB of repeated opening tags took 56 s with the regexes; each call is now one pass."""
+    import time
+
+    for text in ("<answer>" * 20_000, "<think>" * 20_000 + "</think>" * 20_000, "</think> " * 20_000):
+        started = time.perf_counter()
+        accuracy_reward([text], ["happy"])
+        format_reward([text], strict=False)
+        format_reward([text])
+        assert time.perf_counter() - started < 5  # seconds; quadratic parsing takes minutes
