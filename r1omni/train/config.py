@@ -160,6 +160,8 @@ class RunConfig:
                                 ("model.path", self.model.path)):
                 if value and not Path(value).exists():
                     problems.append(f"{name}: {value} does not exist")
+            if Path(t.output_dir).exists() and not Path(t.output_dir).is_dir():
+                problems.append(f"train.output_dir: {t.output_dir} is a file, not a folder")
         if problems:
             raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

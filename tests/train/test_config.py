@@ -87,6 +87,13 @@ def test_cli_rejects_a_bad_config_before_loading_a_model(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
 
 
+def test_an_output_dir_that_is_a_file_is_named(manifest, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    with pytest.raises(ConfigError, match="train.output_dir: .*taken is a file"):
+        load_config(None, [f"data.train={manifest}", f"train.output_dir={taken}"])
+
+
 def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("train:\n  output_dir: r\xe9sultats\n".encode("latin-1"))
