@@ -73,6 +73,8 @@ def crafted(folder: Path) -> dict[str, tuple[Path, str]]:
         "nan_audio": (wav_bytes(np.full(16_000, np.nan, "<f4").tobytes(), tag=3, bits=32), "nan.wav", "NaN"),
         "inf_audio": (wav_bytes(np.full(16_000, np.inf, "<f4").tobytes(), tag=3, bits=32), "inf.wav", "infinite"),
         "huge_png": (lambda p: Image.new("RGB", (5000, 5000)).save(p), "flat.png", "over the cap"),
+        # Over twice PIL's own limit: PIL refuses it when opening (DecompressionBombError).
+        "bomb_png": (lambda p: Image.new("1", (14_000, 14_000)).save(p), "bomb.png", "not a readable image"),
         "huge_video": (lambda p: write_video(p, (np.zeros((4160, 4160, 3), np.uint8) for _ in range(2)), fps=25),
                        "huge.mp4", "over the cap"),
         "header_only": (wav_bytes(b"")[:44], "header.wav", "no samples"),

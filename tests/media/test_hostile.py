@@ -17,8 +17,8 @@ def crafted_files(tmp_path_factory):
     return crafted(tmp_path_factory.mktemp("crafted"))
 
 
-@pytest.mark.parametrize("case", ["unknown_codec", "one_hz", "nan_audio", "inf_audio", "huge_png", "huge_video",
-                                  "header_only"])
+@pytest.mark.parametrize("case", ["unknown_codec", "one_hz", "nan_audio", "inf_audio", "huge_png", "bomb_png",
+                                  "huge_video", "header_only"])
 def test_crafted_files_raise_media_error_naming_file_and_cause(crafted_files, case):
     path, cause = crafted_files[case]
     reader = read_frames if path.suffix in (".png", ".mp4") else lambda p: read_audio(p, max_seconds=None)
