@@ -36,18 +36,25 @@ class DemoPlan:
     batch_size: int = 16  # SFT sequences per step
     grpo_prompts: int = 4  # GRPO prompts per step (x num_generations sequences)
     num_generations: int = 8
-    max_completion_length: int = 96  # GRPO rollouts and evaluation
+    # Tokens a GRPO rollout may take, and an evaluated answer. A group generates until its
+    # longest sample stops, so the rollout budget sets GRPO's step time; scoring gets more room
+    # so that a faithful completion is never cut before its answer (the longest rationale is
+    # about 100 tokens).
+    max_completion_length: int = 96
+    eval_tokens: int = 128
     lr: dict[str, float] = field(default_factory=lambda: {"cold_start": 5e-4, "label_sft": 5e-4, "grpo": 1e-5})
 
 
 PLANS = {
+    # Chosen on a development world (seed 7, never a reported seed): 300 cold-start steps rather
+    # than 150 gave the cold start +5.8 points UAR in distribution and GRPO from it +6.0
+    # (docs/rlvr_findings.md).
     "default": DemoPlan(world={"coldstart": 400, "rl": 800, "test": 700, "ood_test": 700},
-                        steps={"cold_start": 150, "label_sft": 150, "grpo": 150}),
+                        steps={"cold_start": 300, "label_sft": 150, "grpo": 150}),
     # 96 cold-start clips: on 48, 120 steps memorise the rationales and some test answers run past
-    # the token budget (format 0.90 in one CI run); 128 tokens: the longest rationale is 95.
+    # the 96-token budget (format 0.90 in one CI run); scoring takes 128 (the longest rationale is 95).
     "quick": DemoPlan(world={"coldstart": 96, "rl": 48, "test": 48, "ood_test": 48},
-                      steps={"cold_start": 120, "label_sft": 60, "grpo": 4}, grpo_prompts=2, num_generations=4,
-                      max_completion_length=128),
+                      steps={"cold_start": 120, "label_sft": 60, "grpo": 4}, grpo_prompts=2, num_generations=4),
 }
 
 
@@ -188,7 +195,7 @@ def score_stage(stage: str, out: Path, world: Path, plan: DemoPlan) -> tuple[dic
     from r1omni.models import FeatureCache
     from r1omni.predict import load_model
 
-    predictor = load_model(model_dir(stage, out), labels="dfew", max_new_tokens=plan.max_completion_length)
+    predictor = load_model(model_dir(stage, out), labels="dfew", max_new_tokens=plan.eval_tokens)
     predictor.policy.feature_cache = FeatureCache(out / "features")
     summary, answers = {}, {}
     for key, split in TEST_SETS.items():
