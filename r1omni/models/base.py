@@ -223,6 +223,14 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
     def frozen_encoders(self) -> dict[str, nn.Module]:
         return {m: e for m, e in self.encoders().items() if m in self.config.frozen}
 
+    def train(self, mode: bool = True):
+        """Train mode for what trains; frozen encoders stay in eval mode, so that their BatchNorm
+        statistics and dropout stay as pre-trained (and their cached features stay valid)."""
+        super().train(mode)
+        for encoder in self.frozen_encoders().values():
+            encoder.eval()
+        return self
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters: ``encoders`` (encoders and adapters, which train at
         ``train.encoder_lr_scale`` times the rate) and ``lm`` (the rest)."""
@@ -341,4 +349,6 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         except (RuntimeError, OSError) as err:
             raise ConfigError(f"{directory / WEIGHTS_NAME}: weights do not fit {CONFIG_NAME} ({err})") from None
         device, dtype = resolve_device(device, dtype)
-        return policy.to(device=device, dtype=dtype)
+        # Frozen encoders in eval mode from the start: a tower rebuilt from its config is a new
+        # module in train mode, whose BatchNorm would update its statistics on every clip.
+        return policy.to(device=device, dtype=dtype).train(policy.training)

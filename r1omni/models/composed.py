@@ -9,6 +9,7 @@ HumanOmni-0.5B shape) build it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -68,6 +69,7 @@ class ComposedPolicy(OmniPolicy):
                 module.requires_grad_(False)
         if config.lora:
             self._inject_lora(config.lora)
+        self.train(self.training)  # frozen towers to eval mode (OmniPolicy.train)
 
     def _projector(self, tower_width: int, width: int) -> nn.Sequential:
         layers = [nn.Linear(tower_width, self.config.projector_hidden), nn.GELU(),
@@ -190,12 +192,16 @@ def nano(corpus: Iterable[str], vocab_size: int = 4096, lm: dict | None = None, 
 
 
 def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, vision_pool: int = 7,
-             audio_pool: int = 3, frozen=("video", "audio"), **config) -> ComposedPolicy:
+             audio_pool: int = 3, audio_clip_frames: bool = False, frozen=("video", "audio"), **config
+             ) -> ComposedPolicy:
     """Any causal LM + a vision tower + an audio tower + trainable projectors.
 
     `lm`, `vision`, `audio` are models or names/paths for ``from_pretrained``; `vision` any
-    SigLIP/CLIP/ViT vision model, `audio` a Whisper model or encoder. Towers are frozen by
-    default, as in R1-Omni. The tokenizer gains the modality markers (and the LM rows for them).
+    SigLIP/CLIP/ViT vision model, `audio` a Whisper model or encoder (a folder of either); either
+    may also be a ready `Tower`.
+    Towers are frozen by default, as in R1-Omni. `audio_clip_frames`: pool only the clip's own
+    Whisper frames, not the 30 s padding's (`WhisperAudioTower`). The tokenizer gains the
+    modality markers (and the LM rows for them).
     """
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
@@ -206,15 +212,19 @@ def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, 
     if add_chat_tokens(tokenizer) or len(tokenizer) > lm.get_input_embeddings().num_embeddings:
         lm.resize_token_embeddings(len(tokenizer))
     towers = {}
-    if vision is not None:
+    if isinstance(vision, Tower):  # a tower of r1omni's own (e.g. the face CNN)
+        towers["video"] = vision
+    elif vision is not None:
         vision = AutoModel.from_pretrained(vision) if isinstance(vision, str) else vision
         if hasattr(vision, "text_model"):  # a whole CLIP/SigLIP model: keep the vision half
             vision = _vision_only(vision)
         towers["video"] = HFVisionTower({"layer": vision_layer, "pool": vision_pool}, model=vision)
-    if audio is not None:
-        audio = AutoModel.from_pretrained(audio) if isinstance(audio, str) else audio
-        encoder = audio.get_encoder() if hasattr(audio, "get_encoder") else audio
-        towers["audio"] = WhisperAudioTower({"pool": audio_pool}, model=encoder)
+    if isinstance(audio, Tower):
+        towers["audio"] = audio
+    elif audio is not None:
+        encoder = load_whisper_encoder(audio) if isinstance(audio, (str, Path)) else audio
+        encoder = encoder.get_encoder() if hasattr(encoder, "get_encoder") else encoder
+        towers["audio"] = WhisperAudioTower({"pool": audio_pool, "clip_frames": audio_clip_frames}, model=encoder)
     if not towers:
         raise ConfigError("a composed policy needs a vision tower, an audio tower, or both")
     policy_config = PolicyConfig(
@@ -222,6 +232,26 @@ def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, 
         towers={modality: tower.config for modality, tower in towers.items()}, frozen=list(frozen), **config,
     )
     return ComposedPolicy(policy_config, tokenizer, lm=lm, towers=towers)
+
+
+def load_whisper_encoder(source: str | Path):
+    """A Whisper encoder from a folder or name holding a whole Whisper model or only its encoder.
+    transformers loads an encoder-only folder as a `WhisperModel` with a random encoder and only
+    a warning; here every encoder weight must be found, or this raises."""
+    from transformers import WhisperModel
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    try:
+        whole, info = WhisperModel.from_pretrained(source, output_loading_info=True)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"audio tower {source}: cannot load a Whisper model ({err})") from None
+    if not any(key.startswith("encoder.") for key in info["missing_keys"]):
+        return whole.get_encoder()
+    encoder, info = WhisperEncoder.from_pretrained(source, output_loading_info=True)
+    if info["missing_keys"]:
+        raise ConfigError(f"audio tower {source}: the Whisper encoder's weights are missing "
+                          f"(e.g. {sorted(info['missing_keys'])[:3]})")
+    return encoder
 
 
 def _vision_only(model):

