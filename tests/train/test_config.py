@@ -41,7 +41,7 @@ def test_presets_sit_under_the_file_and_overrides(manifest):
 @pytest.mark.parametrize("items, message", [
     (["grpo.num_generations=1"], "num_generations must be at least 2"),
     (["train.batch_size=10"], "multiple of grpo.num_generations"),
-    (["model.preset=giant"], "model.preset must be one of nano, nano-base, r1omni-0.5b, qwen2.5-omni"),
+    (["model.preset=giant"], "model.preset must be one of nano, nano-base, r1omni-0.5b, smol-omni, qwen2.5-omni"),
     (["grpo.loss_type=ppo"], "grpo.loss_type must be one of grpo, bnpo, dr_grpo, dapo"),
     (["data.train=/no/such.jsonl"], "data.train: /no/such.jsonl does not exist"),
     (["train.speed=3"], r"unknown keys \['speed'\] in train"),
