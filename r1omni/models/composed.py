@@ -169,7 +169,7 @@ class ComposedPolicy(OmniPolicy):
 
     @classmethod
     def tiny_variants(cls):
-        return {"nano": _tiny_nano, "hf-towers": _tiny_hf_towers}
+        return {"nano": _tiny_nano, "hf-towers": _tiny_hf_towers, "smol-shape": _tiny_smol_shape}
 
 
 # ----------------------------------------------------------------------------- builders
@@ -283,3 +283,20 @@ def _tiny_hf_towers() -> ComposedPolicy:
     audio = WhisperEncoder(WhisperConfig(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
                                          num_mel_bins=80, max_source_positions=1500))
     return composed(lm, tokenizer, vision, audio, vision_pool=2, frame_size=32, num_frames=2, projector_hidden=32)
+
+
+def _tiny_smol_shape() -> ComposedPolicy:
+    """The smol-omni composition at toy widths: a Llama LM, the face CNN (random weights, frozen,
+    BatchNorm) and a Whisper encoder pooling only the clip's own frames."""
+    from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    from r1omni.models.towers import FaceCNN
+
+    tokenizer = train_nano_tokenizer(TINY_CORPUS, 300)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+    audio = WhisperEncoder(WhisperConfig(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
+                                         num_mel_bins=80, max_source_positions=1500))
+    return composed(lm, tokenizer, FaceCNN({}), audio, audio_clip_frames=True, frame_size=64, num_frames=2,
+                    projector_hidden=32)
