@@ -59,7 +59,6 @@ class PredictionWriter:
             if self.path.suffix.lower() == ".csv" else None
         if self.csv is not None:
             self.csv.writeheader()
-        self.count = 0
 
     def write(self, prediction: Prediction) -> None:
         row = prediction.to_json()
@@ -68,7 +67,6 @@ class PredictionWriter:
         else:
             self.handle.write(json.dumps(row) + "\n")
         self.handle.flush()
-        self.count += 1
 
     def close(self) -> None:
         self.handle.close()

@@ -1,26 +1,10 @@
 """Shared fixtures: small media files written with PyAV whose content is known exactly."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from r1omni.media.encode import write_audio, write_video
 
 from media_helpers import FPS, SAMPLE_RATE, TONE_HZ, index_frame, tone
-
-# Real corpora the repository does not ship (Emo-DB: http://emodb.bilderbar.info, 535 wav files in
-# emodb/wav/). R1OMNI_DATA names their folder; .ci/run sets it and fails when a corpus is missing.
-DATA = Path(os.environ.get("R1OMNI_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def shared_data(name: str) -> Path:
-    """The folder of corpus `name` under $R1OMNI_DATA; the test skips, saying how to get it, without it."""
-    folder = DATA / name
-    if not folder.is_dir():
-        pytest.skip(f"{name} not found at {folder}: set R1OMNI_DATA to the folder that holds {name}/ "
-                    "(see README, 'Real datasets')")
-    return folder
 
 
 @pytest.fixture

@@ -141,8 +141,9 @@ def main() -> None:
     if args.worker:
         return worker(args.memory_mb)
     load = os.getloadavg()[0]
-    emodb = Path(os.environ.get("R1OMNI_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "emodb"
-    files = make_files(args.out, args.files, args.seed, sorted((emodb / "wav").glob("*.wav"))[:20])
+    from corpora import DATA
+
+    files = make_files(args.out, args.files, args.seed, sorted((DATA / "emodb" / "wav").glob("*.wav"))[:20])
     results = run(files, args.timeout, args.memory_mb)
     (args.out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
     print(table(results))

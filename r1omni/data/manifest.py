@@ -55,10 +55,7 @@ def row_from_json(data: dict, where: str = "") -> ClipRow:
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         raise ManifestError(f"{prefix}unknown fields {unknown}; allowed: {sorted(_FIELDS)}")
-    for key, value in data.items():
-        if value is not None and (not isinstance(value, _TYPES[key]) or isinstance(value, bool)):
-            wanted = " or ".join(_JSON_NAMES[t] for t in _TYPES[key])
-            raise ManifestError(f"{prefix}field {key!r} must be {wanted}, got {json.dumps(value)[:60]}")
+    check_field_types(data, _TYPES, prefix)
     for key in ("id", "label", "dataset"):
         if data.get(key) is None or data.get(key) == "":
             raise ManifestError(f"{prefix}missing required field {key!r}")
@@ -70,6 +67,16 @@ def row_from_json(data: dict, where: str = "") -> ClipRow:
         raise ManifestError(f"{prefix}{err}") from None
     text = {key: str(data[key]) for key in ("id", "speaker") if data.get(key) is not None}
     return ClipRow(**{**data, **text, "label": label})
+
+
+def check_field_types(data: dict, types: dict[str, tuple[type, ...]], prefix: str = "") -> None:
+    """`ManifestError` for a field of `data` named in `types` whose value (when not null) is not
+    one of its JSON types; true/false is not a number here."""
+    for key, allowed in types.items():
+        value = data.get(key)
+        if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
+            wanted = " or ".join(_JSON_NAMES[t] for t in allowed)
+            raise ManifestError(f"{prefix}field {key!r} must be {wanted}, got {json.dumps(value)[:60]}")
 
 
 def write_manifest(rows: Iterable[ClipRow], path: str | Path) -> Path:

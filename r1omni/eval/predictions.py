@@ -6,12 +6,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from r1omni.data.manifest import iter_jsonl
+from r1omni.data.manifest import check_field_types, iter_jsonl
 from r1omni.errors import LabelError, ManifestError
 from r1omni.eval.metrics import Scores, class_order, score
 from r1omni.eval.reports import plot_confusion
 from r1omni.labels import canonical, lookup
 from r1omni.prompts import extract_answer
+
+PREDICTION_TYPES = {"label": (str,), "completion": (str,), "dataset": (str,), "cues": (dict,)}
 
 
 @dataclass
@@ -36,10 +38,7 @@ def read_predictions(path: str | Path) -> PredictionSet:
     for where, row in iter_jsonl(path, kind="predictions file"):
         if not isinstance(row, dict) or "label" not in row:
             raise ManifestError(f"{where}: row has no 'label'")
-        for key, kind, name in (("label", str, "a string"), ("completion", str, "a string"),
-                                ("dataset", str, "a string"), ("cues", dict, "an object")):
-            if row.get(key) is not None and not isinstance(row[key], kind):
-                raise ManifestError(f"{where}: field {key!r} must be {name}, got {json.dumps(row[key])[:60]}")
+        check_field_types(row, PREDICTION_TYPES, f"{where}: ")
         try:
             found.labels.append(canonical(row["label"]))
         except LabelError as err:

@@ -337,7 +337,8 @@ def read_audio(
     path = Path(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise MissingStreamError(path, "audio")
-    limit = int(round(min(MAX_AUDIO_SECONDS if max_seconds is None else max_seconds, MAX_AUDIO_SECONDS) * sample_rate))
+    seconds = MAX_AUDIO_SECONDS if max_seconds is None else min(max_seconds, MAX_AUDIO_SECONDS)
+    limit = int(round(seconds * sample_rate))
     with _open(path) as container:
         stream = _audio_stream(path, container)
         if stream is None:
@@ -370,14 +371,17 @@ def _check_source_rate(path: Path, rate: int | None) -> None:
 def _resampled(path: Path, frames, sample_rate: int) -> Iterator[np.ndarray]:
     """Mono float32 chunks at `sample_rate` from decoded frames. A stream whose rate, layout or
     sample format changes mid-way (concatenated MP3/ADTS files) gets a new resampler there."""
+    def arrays(resampled) -> Iterator[np.ndarray]:
+        return (out.to_ndarray().reshape(-1) for out in resampled)
+
     resampler, setup = None, None
     for frame in frames:
         _check_source_rate(path, frame.sample_rate)
         if (frame.sample_rate, frame.layout.name, frame.format.name) != setup:
             if resampler is not None:
-                yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                yield from arrays(resampler.resample(None))  # flush the previous setup's samples
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             setup = (frame.sample_rate, frame.layout.name, frame.format.name)
-        yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+        yield from arrays(resampler.resample(frame))
     if resampler is not None:
-        yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+        yield from arrays(resampler.resample(None))

@@ -124,7 +124,7 @@ def whisper_encoder_weights(variables: dict[str, np.ndarray]) -> tuple[dict, dic
     return config, weights
 
 
-def load_whisper_encoder(path: str | Path):
+def whisper_encoder_from_ctranslate2(path: str | Path):
     """A transformers `WhisperEncoder` (float32, eval mode) with the encoder weights of a
     CTranslate2 Whisper ``model.bin``; every weight of the encoder is set, or this raises."""
     import torch

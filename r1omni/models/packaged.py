@@ -51,6 +51,6 @@ def smollm2():
 
 def whisper_tiny_encoder():
     """Whisper tiny.en's encoder from the packaged CTranslate2 file."""
-    from r1omni.models.ctranslate2 import load_whisper_encoder
+    from r1omni.models.ctranslate2 import whisper_encoder_from_ctranslate2
 
-    return load_whisper_encoder(package_file(*WHISPER_TINY))
+    return whisper_encoder_from_ctranslate2(package_file(*WHISPER_TINY))

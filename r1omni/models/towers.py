@@ -226,14 +226,16 @@ class FaceCNN(Tower):
         face = nn.functional.interpolate(face, size=self.SIDE, mode="bilinear", antialias=True, align_corners=False)
         return (face - 0.5) / 0.5
 
+    def _maps(self, faces: torch.Tensor) -> torch.Tensor:
+        # [N, 1, 48, 48] -> [N, 256 * 6 * 6]
+        return self.conv_4(self.conv_3(self.conv_2(self.conv_1(faces)))).flatten(1)
+
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        x = self.conv_4(self.conv_3(self.conv_2(self.conv_1(faces))))
-        return self.linear[1](self.linear[0](x.flatten(1)))  # [N, 256]
+        return self.linear[1](self.linear[0](self._maps(faces)))  # [N, 256]
 
     def expression_logits(self, faces: torch.Tensor) -> torch.Tensor:
         """PyEmotion's own output (sigmoid scores of its 7 classes), for checking the weights."""
-        x = self.conv_4(self.conv_3(self.conv_2(self.conv_1(faces))))
-        return self.linear(x.flatten(1))
+        return self.linear(self._maps(faces))
 
 
 # ----------------------------------------------------------------------------- Hugging Face towers

@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import pytest
-from conftest import shared_data
 
 from r1omni.cli import main
 from r1omni.data import read_manifest, scan_dataset, write_manifest
 from r1omni.errors import ManifestError
+
+from corpora import shared_data
 
 
 def touch(root: Path, *names: str) -> None:

@@ -2,8 +2,9 @@
 images, audio of every container, Emo-DB recordings, crafted headers); every decoder call returns
 or raises `MediaError` within time and memory limits. `python tests/fuzz_media.py` runs more."""
 
-from conftest import shared_data
 from fuzz_media import make_files, run, table, verdict
+
+from corpora import shared_data
 
 
 def test_damaged_files_return_or_raise_media_error_in_bounded_time_and_memory(tmp_path):

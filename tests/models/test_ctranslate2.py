@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from r1omni.errors import ConfigError
-from r1omni.models.ctranslate2 import load_whisper_encoder, read_ctranslate2, write_ctranslate2
+from r1omni.models.ctranslate2 import read_ctranslate2, whisper_encoder_from_ctranslate2, write_ctranslate2
 
 
 def _ctranslate2_variables(encoder) -> dict[str, np.ndarray]:
@@ -52,7 +52,7 @@ def test_a_written_file_reads_back_into_the_same_encoder(tmp_path):
     path = write_ctranslate2(tmp_path / "model.bin", "WhisperSpec", _ctranslate2_variables(reference))
     spec, variables = read_ctranslate2(path)
     assert spec == "WhisperSpec" and variables["encoder/conv1/weight"].dtype == np.float16
-    loaded = load_whisper_encoder(path)
+    loaded = whisper_encoder_from_ctranslate2(path)
     assert loaded.config.d_model == 32 and loaded.config.encoder_layers == 2
     mel = torch.randn(1, 16, 100)
     with torch.no_grad():
@@ -82,7 +82,7 @@ def test_packaged_whisper_tiny_matches_ctranslate2s_own_encoder():
     from transformers import WhisperFeatureExtractor
 
     folder = packaged_whisper()
-    encoder = load_whisper_encoder(folder / "model.bin")
+    encoder = whisper_encoder_from_ctranslate2(folder / "model.bin")
     t = np.arange(16_000 * 2) / 16_000
     audio = (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.float32)
     mel = WhisperFeatureExtractor(feature_size=80)(audio, sampling_rate=16_000, return_tensors="np")["input_features"]

@@ -1,6 +1,7 @@
 """Checkpoints hold no pickled objects: a crafted ``training.pt`` cannot run code on --resume."""
 
 import pickle
+import shutil
 
 import pytest
 import torch
@@ -40,10 +41,7 @@ def test_training_state_is_plain_tensors_and_values(checkpoint):
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_malicious_training_state_does_not_run(checkpoint, tmp_path, capsys):
     folder, items = checkpoint
-    crafted = tmp_path / "crafted"
-    crafted.mkdir()
-    for file in folder.iterdir():
-        (crafted / file.name).write_bytes(file.read_bytes())
+    crafted = shutil.copytree(folder, tmp_path / "crafted")
     marker = tmp_path / "code-ran"
     with open(crafted / "training.pt", "wb") as handle:
         pickle.dump({"optimizer": _Payload(marker)}, handle)
@@ -55,10 +53,7 @@ def test_a_malicious_training_state_does_not_run(checkpoint, tmp_path, capsys):
 
 def test_damaged_trainer_state_is_a_config_error(world_dir, checkpoint, tmp_path):
     folder, items = checkpoint
-    damaged = tmp_path / "damaged"
-    damaged.mkdir()
-    for file in folder.iterdir():
-        (damaged / file.name).write_bytes(file.read_bytes())
+    damaged = shutil.copytree(folder, tmp_path / "damaged")
     (damaged / "trainer_state.json").write_bytes(b"\xff\xfe{")
     with pytest.raises(ConfigError, match="damaged"):
         SFTTrainer(load_config(None, items, kind="sft"), resume=damaged)
