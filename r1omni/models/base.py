@@ -52,6 +52,12 @@ class PolicyConfig:
     # (nano) has tiny embeddings (std 0.02); media tokens ten times larger stop it from learning
     # to read them (measured: a nano LM memorises 32 clips from std-0.02 tokens, not from 0.2).
     projector_norm: bool = False
+    # Frozen towers whose features are standardised by corpus statistics before their projector
+    # (r1omni.models.standardize); fitted on the training clips when training starts.
+    standardize: list[str] = field(default_factory=list)
+    # What the model was trained to do, recorded by the trainer so that predict and eval default
+    # to it: {"prompt": preset, "labels": vocabulary name, "modalities": [...]}.
+    task: dict | None = None
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -62,6 +68,10 @@ class PolicyConfig:
         bad = sorted(set(self.frozen) - set(PARTS))
         if bad:
             raise ConfigError(f"frozen parts must be among video, audio, lm; got {bad}")
+        loose = sorted(set(self.standardize) - (set(self.frozen) & set(self.towers)))
+        if loose:
+            raise ConfigError(f"standardize names {loose}, which are not frozen towers (statistics of features "
+                              "that train would go stale)")
         if "model_type" not in self.lm:
             raise ConfigError("lm config needs a model_type (e.g. qwen2)")
 
@@ -209,6 +219,11 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         media.cached = tuple(cached)
         return media
 
+    def feature_standardizers(self) -> dict[str, nn.Module]:
+        """Modality -> `FeatureStandardizer` for towers whose features are standardised by
+        corpus statistics (see r1omni.models.standardize); backends without any return {}."""
+        return {}
+
     def has_cached_features(self, modality: str, key: str) -> bool:
         """Whether the feature cache holds this modality's encoder features for media `key`
         (then the clip need not be decoded). Backends that need the decoded media anyway say no."""
@@ -302,9 +317,14 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         return reference.eval().requires_grad_(False)
 
     def share_frozen_encoders(self, other: OmniPolicy) -> None:
-        """Use `other`'s frozen encoders (and its feature cache) instead of this policy's own."""
+        """Use `other`'s frozen encoders (and its feature cache and feature-standardisation
+        statistics, fitted once and never trained) instead of this policy's own."""
         for modality, encoder in other.frozen_encoders().items():
             self.replace_encoder(modality, encoder)
+        mine = self.feature_standardizers()
+        for modality, standardizer in other.feature_standardizers().items():
+            if modality in mine:
+                mine[modality].load_state_dict(standardizer.state_dict())
         self.feature_cache = other.feature_cache
 
     # ------------------------------------------------------------------ persistence

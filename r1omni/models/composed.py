@@ -17,6 +17,7 @@ from torch import nn
 from r1omni.errors import ConfigError, R1OmniError
 from r1omni.models.base import ClipMedia, OmniPolicy, PolicyConfig, register_backend
 from r1omni.models.shared_prefix import Prompt
+from r1omni.models.standardize import FeatureStandardizer
 from r1omni.models.tokenizer import MODALITY_MARKERS, TINY_CORPUS, add_chat_tokens, stop_token_ids, train_nano_tokenizer
 from r1omni.models.towers import HFVisionTower, Tower, WhisperAudioTower, build_tower
 from r1omni.prompts import PLACEHOLDERS
@@ -53,6 +54,7 @@ class ComposedPolicy(OmniPolicy):
         config.towers = {m: t.config for m, t in self.towers.items()}
         width = self.lm.get_input_embeddings().embedding_dim
         self.projectors = nn.ModuleDict({m: self._projector(t.out_dim, width) for m, t in self.towers.items()})
+        self.standardizers = nn.ModuleDict({m: FeatureStandardizer(self.towers[m].out_dim) for m in config.standardize})
         vocab = tokenizer.get_vocab()
         missing = [t for pair in MODALITY_MARKERS.values() for t in pair if t not in vocab]
         if missing:
@@ -92,6 +94,9 @@ class ComposedPolicy(OmniPolicy):
     def replace_encoder(self, modality: str, module: nn.Module) -> None:
         self.towers[modality] = module
 
+    def feature_standardizers(self) -> dict[str, nn.Module]:
+        return dict(self.standardizers)
+
     def has_cached_features(self, modality: str, key: str) -> bool:
         tower = self.towers[modality]
         return (modality in self.config.frozen and self.feature_cache is not None
@@ -118,8 +123,14 @@ class ComposedPolicy(OmniPolicy):
 
     def encode(self, media: ClipMedia) -> dict[str, torch.Tensor]:
         """Modality embeddings ``{modality: [T, H]}`` in the LM's width, for what the clip has."""
-        return {m: self.projectors[m](self.tower_features(m, media).to(self.lm.dtype)) for m in media.present()
-                if m in self.towers}
+        embeddings = {}
+        for modality in media.present():
+            if modality in self.towers:
+                features = self.tower_features(modality, media)  # [T, D]
+                if modality in self.standardizers:
+                    features = self.standardizers[modality](features.float())
+                embeddings[modality] = self.projectors[modality](features.to(self.lm.dtype))
+        return embeddings
 
     def build_inputs(self, messages: list[dict], embeddings: dict[str, torch.Tensor],
                      add_generation_prompt: bool = True) -> Prompt:
@@ -192,7 +203,8 @@ def nano(corpus: Iterable[str], vocab_size: int = 4096, lm: dict | None = None, 
 
 
 def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, vision_pool: int = 7,
-             audio_pool: int = 3, audio_clip_frames: bool = False, frozen=("video", "audio"), **config
+             audio_pool: int = 3, audio_clip_frames: bool = False, audio_summary: bool = False,
+             frozen=("video", "audio"), **config
              ) -> ComposedPolicy:
     """Any causal LM + a vision tower + an audio tower + trainable projectors.
 
@@ -200,7 +212,8 @@ def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, 
     SigLIP/CLIP/ViT vision model, `audio` a Whisper model or encoder (a folder of either); either
     may also be a ready `Tower`.
     Towers are frozen by default, as in R1-Omni. `audio_clip_frames`: pool only the clip's own
-    Whisper frames, not the 30 s padding's (`WhisperAudioTower`). The tokenizer gains the
+    Whisper frames, not the 30 s padding's, and `audio_summary` appends their mean as one more
+    token (`WhisperAudioTower`). The tokenizer gains the
     modality markers (and the LM rows for them).
     """
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
@@ -224,7 +237,8 @@ def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, 
     elif audio is not None:
         encoder = load_whisper_encoder(audio) if isinstance(audio, (str, Path)) else audio
         encoder = encoder.get_encoder() if hasattr(encoder, "get_encoder") else encoder
-        towers["audio"] = WhisperAudioTower({"pool": audio_pool, "clip_frames": audio_clip_frames}, model=encoder)
+        towers["audio"] = WhisperAudioTower({"pool": audio_pool, "clip_frames": audio_clip_frames,
+                                             "summary": audio_summary}, model=encoder)
     if not towers:
         raise ConfigError("a composed policy needs a vision tower, an audio tower, or both")
     policy_config = PolicyConfig(
@@ -298,5 +312,5 @@ def _tiny_smol_shape() -> ComposedPolicy:
                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
     audio = WhisperEncoder(WhisperConfig(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
                                          num_mel_bins=80, max_source_positions=1500))
-    return composed(lm, tokenizer, FaceCNN({}), audio, audio_clip_frames=True, frame_size=64, num_frames=2,
-                    projector_hidden=32)
+    return composed(lm, tokenizer, FaceCNN({}), audio, audio_clip_frames=True, audio_summary=True, frame_size=64,
+                    num_frames=2, projector_hidden=32, standardize=["video", "audio"])

@@ -46,13 +46,15 @@ def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
 def smol_omni() -> OmniPolicy:
     """Real pretrained parts from installed packages (r1omni.models.packaged): SmolLM2-135M-
     Instruct, Whisper tiny.en's encoder pooling only the clip's own frames, PyEmotion's face CNN;
-    both towers frozen, trainable projectors. Nothing is downloaded."""
+    both towers frozen, their features standardised by the training corpus's statistics,
+    trainable projectors. Nothing is downloaded."""
     from r1omni.models.packaged import smollm2, whisper_tiny_encoder
     from r1omni.models.towers import FaceCNN
 
     lm, tokenizer = smollm2()
     return composed(lm, tokenizer, vision=FaceCNN.from_pyemotion(), audio=whisper_tiny_encoder(), audio_pool=3,
-                    audio_clip_frames=True, num_frames=8, frame_size=160, projector_hidden=576)
+                    audio_clip_frames=True, audio_summary=True, num_frames=8, frame_size=160, projector_hidden=576,
+                    standardize=["video", "audio"])
 
 
 def qwen_omni(thinker: str) -> OmniPolicy:

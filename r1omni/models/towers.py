@@ -298,12 +298,14 @@ class WhisperAudioTower(Tower):
 
     `clip_frames: true` keeps only the encoder frames of the clip itself before pooling (20 ms
     each), not those of the padding: a 3 s clip gives 50 tokens at pool 3 instead of 500, 90% of
-    which would encode silence. The default (false) is the released checkpoints' behaviour."""
+    which would encode silence. The default (false) is the released checkpoints' behaviour.
+    `summary: true` appends one utterance token, the mean of the frames kept, after the pooled
+    ones: the clip-level statistic speech-emotion classifiers read, in one place for the LM."""
 
     modality = "audio"
 
     def __init__(self, config: dict, model: nn.Module | None = None):
-        super().__init__({"kind": "whisper", "pool": 3, "clip_frames": False, **config})
+        super().__init__({"kind": "whisper", "pool": 3, "clip_frames": False, "summary": False, **config})
         from transformers import WhisperFeatureExtractor
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -331,8 +333,10 @@ class WhisperAudioTower(Tower):
         if self.config["clip_frames"]:
             keep = max(self.config["pool"], -(-length // 2))  # at least one pooled token
             hidden = hidden[:, :keep]
-        pooled = nn.functional.avg_pool1d(hidden.transpose(1, 2), self.config["pool"], ceil_mode=True)
-        return pooled[0].T  # [frames / pool, D]
+        pooled = nn.functional.avg_pool1d(hidden.transpose(1, 2), self.config["pool"], ceil_mode=True)[0].T
+        if self.config["summary"]:
+            pooled = torch.cat([pooled, hidden[0].mean(0, keepdim=True)])
+        return pooled  # [frames / pool (+ 1), D]
 
 
 TOWERS = {"frame_cnn": FrameCNN, "mel_cnn": MelCNN, "nano_cnn": NanoVisionTower, "nano_mel": NanoAudioTower,

@@ -23,6 +23,7 @@ from r1omni.errors import ConfigError, R1OmniError
 from r1omni.eval.metrics import uar, war
 from r1omni.models import FeatureCache, OmniPolicy, build_preset
 from r1omni.models.cache import default_cache_dir
+from r1omni.models.standardize import fit_standardizers
 from r1omni.predict import Predictor
 from r1omni.prompts import MODALITIES
 from r1omni.train.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
@@ -68,6 +69,10 @@ class Trainer:
         self.check_rows(self.rows)
         self.val_rows = read_manifest(config.data.val)[: config.data.val_rows] if config.data.val else []
         self.policy = self._load_policy(resume)
+        self.policy.config.task = {"prompt": config.data.prompt, "labels": config.data.labels,
+                                   "modalities": list(config.data.modalities)}
+        if resume is None:
+            self._fit_standardizers()
         self.sharding: ShardedPolicy | None = None
         self.prepare_models()
         if self.processes > 1 and self.rank == 0:
@@ -116,6 +121,30 @@ class Trainer:
             policy.feature_cache = FeatureCache(default_cache_dir() if model.feature_cache == "default"
                                                 else model.feature_cache)
         return policy.train()
+
+    def _fit_standardizers(self) -> None:
+        """Standardisation statistics from the training clips, when the model has standardised
+        towers not fitted yet (a model trained before keeps its own). Every process fits the same."""
+        waiting = [m for m, s in self.policy.feature_standardizers().items()
+                   if not s.fitted and m in self.config.data.modalities]
+        if not waiting:
+            return
+        from r1omni.progress import progress_bar
+
+        with progress_bar(transient=True, disable=self.rank != 0) as bar:
+            task = bar.add_task(f"feature statistics ({', '.join(waiting)})", total=len(self.rows))
+            fitted = fit_standardizers(self.policy, self._readable_media(self.rows, waiting),
+                                       lambda done: bar.update(task, completed=done), waiting)
+        if self.rank == 0:
+            print("standardising " + ", ".join(f"{m} features by the statistics of {n} training clips"
+                                               for m, n in fitted.items()))
+
+    def _readable_media(self, rows, modalities):
+        for row in rows:
+            try:
+                yield self.policy.read_clip(row.video, row.audio, modalities)
+            except R1OmniError:
+                continue  # reported when the stream reaches it
 
     def prepare_models(self) -> None:
         """Shard the policy when asked (before the optimizer sees its parameters). Subclasses
@@ -292,6 +321,8 @@ class Trainer:
         weights = self.full_weights()
         if self.rank == 0:
             self.policy.save_pretrained(final, weights)
+        for kind, writer in self.writers:
+            writer.close() if kind == "tensorboard" else writer.finish()
         return final
 
     def status(self, metrics: dict) -> str:

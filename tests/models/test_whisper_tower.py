@@ -59,3 +59,17 @@ def test_clip_frames_pools_only_the_clips_own_frames():
     assert full.shape == (500, 16) and short.shape == (17, 16)  # ceil(50 / 3)
     assert torch.allclose(short[:16], full[:16], atol=1e-6)  # the same frames, pooled the same way
     assert padded.identity() != clipped.identity()  # cached features of one are not the other's
+
+
+def test_summary_appends_the_mean_of_the_clips_frames():
+    torch.manual_seed(0)
+    encoder = WhisperEncoder(WhisperConfig(**TINY)).eval()
+    audio = np.sin(np.arange(16_000) / 5).astype(np.float32)  # 1 s: 50 encoder frames
+    clipped = WhisperAudioTower({"pool": 3, "clip_frames": True}, model=encoder)
+    summarised = WhisperAudioTower({"pool": 3, "clip_frames": True, "summary": True}, model=encoder)
+    with torch.no_grad():
+        tokens = summarised(summarised.preprocess(audio))
+        frames = encoder(clipped.preprocess(audio)[:-1][None]).last_hidden_state[0, :50]
+        pooled = clipped(clipped.preprocess(audio))
+    assert tokens.shape == (18, 16) and torch.equal(tokens[:17], pooled)
+    assert torch.allclose(tokens[17], frames.mean(0), atol=1e-6)
