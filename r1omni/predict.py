@@ -92,15 +92,38 @@ def media_paths(inputs: Iterable[str | Path]) -> list[Path]:
 
 
 class Predictor:
-    """A policy ready to predict; see `load_model`."""
+    """A policy ready to predict; see `load_model`. The prompt, label vocabulary and modalities
+    default to those the model was trained with (recorded in its config), else the paper's
+    prompt, any known emotion and both modalities."""
 
-    def __init__(self, policy: OmniPolicy, prompt: str = "r1omni", labels: str | None = None,
+    def __init__(self, policy: OmniPolicy, prompt: str | None = None, labels: str | None = None,
                  max_new_tokens: int = 256):
         self.policy = policy.eval()
-        self.prompt = prompt
-        self.vocab = vocabulary(labels) if labels else ALL_LABELS
-        self.labels = labels
+        task = policy.config.task or {}
+        self.prompt = prompt or task.get("prompt", "r1omni")
+        self.labels = labels or task.get("labels")
+        self.vocab = vocabulary(self.labels) if self.labels else ALL_LABELS
+        self.modalities = tuple(m for m in MODALITIES if m in task.get("modalities", MODALITIES))
         self.max_new_tokens = max_new_tokens
+
+    def standardize_on(self, rows: list[ClipRow], modalities=None, progress=None) -> dict[str, int]:
+        """Refit the model's feature standardisation on these clips' own (unlabelled) statistics,
+        e.g. a test corpus recorded elsewhere; returns clips fitted per modality. Unreadable clips
+        are skipped here (prediction reports them)."""
+        from r1omni.models.standardize import fit_standardizers
+
+        if not self.policy.feature_standardizers():
+            raise R1OmniError("this model standardises no tower features; there is nothing to refit")
+        wanted = tuple(modalities or self.modalities)
+
+        def clips():
+            for row in rows:
+                try:
+                    yield self.policy.read_clip(row.video, row.audio, wanted)
+                except R1OmniError:
+                    continue
+
+        return fit_standardizers(self.policy, clips(), progress, wanted)
 
     def _messages(self, modalities) -> list[dict]:
         return build_messages(self.prompt, modalities, labels=self.vocab if self.prompt == "options" else None)
@@ -111,11 +134,12 @@ class Predictor:
         return Prediction(str(name), answer, raw, extract_think(text), text, raw is not None and answer is None)
 
     @torch.no_grad()
-    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modalities=MODALITIES,
+    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modalities=None,
                       batch_size: int = 8, seed: int = 0, temperature: float = 0.0) -> Iterator[Prediction]:
         """Predictions for (name, video path, audio path) triples, in order, showing the model
-        `modalities`; a clip that cannot be decoded yields a Prediction with `error` set."""
-        modalities = tuple(modalities)
+        `modalities` (default: the model's own); a clip that cannot be decoded yields a
+        Prediction with `error` set."""
+        modalities = tuple(modalities or self.modalities)
         if not modalities or not set(modalities) <= set(MODALITIES):
             raise R1OmniError(f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}")
         for start in range(0, len(items), batch_size):
@@ -138,21 +162,21 @@ class Predictor:
                 else:
                     yield self._result(name, texts[name])
 
-    def predict_rows(self, rows: list[ClipRow], modalities=MODALITIES, batch_size: int = 8) -> Iterator[Prediction]:
+    def predict_rows(self, rows: list[ClipRow], modalities=None, batch_size: int = 8) -> Iterator[Prediction]:
         """Predictions for manifest rows, carrying each row's label and cues."""
         items = [(r.id, r.video, r.audio) for r in rows]
         for row, prediction in zip(rows, self.predict_clips(items, modalities, batch_size)):
             prediction.label, prediction.cues = row.label, row.cues
             yield prediction
 
-    def predict(self, path: str | Path, modalities=MODALITIES) -> Prediction:
+    def predict(self, path: str | Path, modalities=None) -> Prediction:
         """One file: a video (frames and soundtrack), an audio file, or a still image."""
         (result,) = self.predict_paths([path], modalities)
         if result.error:
             raise R1OmniError(result.error)
         return result
 
-    def predict_paths(self, paths: Iterable[str | Path], modalities=MODALITIES, batch_size: int = 8
+    def predict_paths(self, paths: Iterable[str | Path], modalities=None, batch_size: int = 8
                       ) -> list[Prediction]:
         items = []
         for path in media_paths(paths):
@@ -164,6 +188,7 @@ class Predictor:
         return list(self.predict_clips(items, modalities, batch_size))
 
 
-def load_model(directory: str | Path, prompt: str = "r1omni", labels: str | None = None, **settings) -> Predictor:
-    """A saved r1omni model ready to predict: ``load_model(DIR).predict("clip.mp4")``."""
+def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None, **settings) -> Predictor:
+    """A saved r1omni model ready to predict: ``load_model(DIR).predict("clip.mp4")``. `prompt`
+    and `labels` default to the model's training task."""
     return Predictor(OmniPolicy.from_pretrained(directory), prompt, labels, **settings)

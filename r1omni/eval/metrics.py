@@ -90,6 +90,7 @@ class Scores:
     conflict_n: int = 0
     mismatch_rate: float | None = None  # answers whose reasoning names other emotions but not the answer
     left_out: dict[str, str] = field(default_factory=dict)  # rows not scored: id -> why (unreadable media)
+    dropped_labels: dict[str, int] = field(default_factory=dict)  # rows not scored: label the model lacks -> count
 
     def to_json(self) -> dict:
         return {
@@ -106,6 +107,7 @@ class Scores:
             "conflict_n": self.conflict_n,
             "reasoning_answer_mismatch_rate": self.mismatch_rate,
             "left_out": self.left_out,
+            "dropped_labels": self.dropped_labels,
         }
 
 

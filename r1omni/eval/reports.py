@@ -102,6 +102,10 @@ def markdown_report(results: dict[str, Scores], title: str) -> str:
     for name, s in results.items():
         lines.append(f"| {name} | " + " | ".join(pct(s.per_class.get(c)) for c in classes) + " |")
     lines.append("\n— : no clip of that class was scored.")
+    dropped = next(iter(results.values())).dropped_labels
+    if dropped:
+        lines += ["", "Dropped, labels the model was not trained on: "
+                  + ", ".join(f"{label} ({count} rows)" for label, count in dropped.items())]
     left_out = {name: s.left_out for name, s in results.items() if s.left_out}
     for name, rows in left_out.items():
         lines += ["", f"Left out of {name} ({len(rows)} rows whose media could not be read):", ""]

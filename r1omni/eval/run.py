@@ -3,24 +3,60 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.eval.metrics import Scores, class_order, score
 from r1omni.eval.reports import markdown_report, plot_confusion, plot_per_class_recall
+from r1omni.labels import lookup
 from r1omni.predict import Predictor
 from r1omni.prompts import MODAL_SETTINGS
 
 
+def model_setting(predictor: Predictor) -> str:
+    """The modal setting of the modalities the model was trained on (``audio`` for a speech model)."""
+    return next(name for name, shown in MODAL_SETTINGS.items() if shown == predictor.modalities)
+
+
+def known_label_rows(rows: list[ClipRow], vocab) -> tuple[list[ClipRow], dict[str, int]]:
+    """The rows whose label the model's vocabulary has, under its canonical name (a corpus's
+    "fearful" is the model's "fear"), and the number of rows of each label it lacks: a model
+    never taught "calm" or "surprise" cannot be scored on them."""
+    kept, dropped = [], Counter()
+    for row in rows:
+        name = lookup(row.label)
+        if name in vocab:
+            kept.append(replace(row, label=name))
+        else:
+            dropped[row.label] += 1
+    return kept, dict(sorted(dropped.items()))
+
+
 def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | None = None,
-                   settings=("video_audio",), batch_size: int = 8, progress=None) -> dict[str, Scores]:
-    """Scores per modal setting (``video_audio``, ``video``, ``audio``); with `out`, writes
-    metrics.json, predictions.jsonl (one file per setting when several), report.md, confusion
-    matrices and a per-class recall plot. Rows whose media cannot be read in a setting (a corrupt
-    file; a clip without sound in the audio setting) are left out of its scores, listed in
-    `Scores.left_out` with their error, and keep the error in the predictions file; a setting
-    in which no row can be read raises `R1OmniError`."""
+                   settings=None, batch_size: int = 8, progress=None, standardize: str = "model") -> dict[str, Scores]:
+    """Scores per modal setting (``video_audio``, ``video``, ``audio``; default the model's own);
+    with `out`, writes metrics.json, predictions.jsonl (one file per setting when several),
+    report.md, confusion matrices and a per-class recall plot.
+
+    Rows labelled with classes outside the model's label vocabulary are dropped before
+    predicting and counted per label in `Scores.dropped_labels`. Rows whose media cannot be read
+    in a setting (a corrupt file; a clip without sound in the audio setting) are left out of its
+    scores, listed in `Scores.left_out` with their error, and keep the error in the predictions
+    file; a setting in which no row can be read raises `R1OmniError`. `standardize="corpus"`
+    refits the model's feature standardisation on these rows' clips first (unlabelled
+    statistics of the test corpus); ``"model"`` keeps the training corpus's."""
+    if standardize not in ("model", "corpus"):
+        raise R1OmniError(f"standardize must be model or corpus, got {standardize!r}")
+    settings = tuple(settings or (model_setting(predictor),))
+    rows, dropped = known_label_rows(rows, predictor.vocab)
+    if not rows:
+        raise R1OmniError(f"no row has a label the model knows ({', '.join(predictor.vocab)}); "
+                          f"labels found: {', '.join(dropped)}")
+    if standardize == "corpus":
+        predictor.standardize_on(rows)
     results: dict[str, Scores] = {}
     out = Path(out) if out is not None else None
     if out is not None:
@@ -39,6 +75,7 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
         scores = score([r.label for r, _ in scored], [p.answer for _, p in scored], [p.completion for _, p in scored],
                        classes, [r.cues for r, _ in scored])
         scores.left_out = {p.id: p.error for p in predictions if p.error is not None}
+        scores.dropped_labels = dropped
         results[setting] = scores
         if out is not None:
             suffix = "" if len(settings) == 1 else f"_{setting}"
