@@ -105,6 +105,12 @@ class GRPOSettings:
 class SFTSettings:
     target: str = "reasoning"  # reasoning | label | caption
     max_length: int = 1024
+    # Label alignment (r1omni.train.alignment): the weight of a loss pulling each clip's mean
+    # media embedding towards its label word's embedding beside the SFT loss (0: off), and
+    # epochs of a projector-only warm-up on that loss before SFT (no LM computation; 0: none).
+    # Both need data.labels to hold every training label.
+    label_alignment: float = 0.0
+    alignment_epochs: int = 0
 
 
 @dataclass
@@ -180,7 +186,9 @@ class RunConfig:
                 ("grpo.epsilon_low", g.epsilon_low, ">= 0"), ("grpo.epsilon_high", g.epsilon_high, ">= 0"),
                 ("grpo.temperature", g.temperature, ">= 0"), ("grpo.top_p", g.top_p, "in (0, 1]"),
                 ("grpo.max_completion_length", g.max_completion_length, ">= 1"),
-                ("grpo.num_iterations", g.num_iterations, ">= 1"), ("sft.max_length", self.sft.max_length, ">= 2")]
+                ("grpo.num_iterations", g.num_iterations, ">= 1"), ("sft.max_length", self.sft.max_length, ">= 2"),
+                ("sft.label_alignment", self.sft.label_alignment, ">= 0"),
+                ("sft.alignment_epochs", self.sft.alignment_epochs, ">= 0")]
 
     def _lora_problems(self) -> list[str]:
         lora = self.model.lora

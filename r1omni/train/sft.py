@@ -7,8 +7,12 @@ start), ``label`` (``<answer>{label}</answer>``, the paper's label-SFT baseline)
 
 from __future__ import annotations
 
-from r1omni.errors import ConfigError
+import torch
+
+from r1omni.errors import ConfigError, R1OmniError
+from r1omni.labels import vocabulary
 from r1omni.models.tokenizer import IM_END
+from r1omni.train.alignment import alignment_loss, label_words, media_mean, warm_up_projectors
 from r1omni.train.loop import Trainer
 
 TARGET_FIELDS = {"reasoning": "rationale", "label": "label", "caption": "caption"}
@@ -31,6 +35,39 @@ class SFTTrainer(Trainer):
         if lacking:
             raise ConfigError(f"sft.target={self.config.sft.target} needs '{field}' in every row; "
                               f"{len(lacking)} rows lack it (first: {lacking[:3]})")
+        if self.config.sft.label_alignment or self.config.sft.alignment_epochs:
+            known = vocabulary(self.config.data.labels)
+            outside = sorted({r.label for r in rows} - set(known))
+            if outside:
+                raise ConfigError(f"sft.label_alignment and alignment_epochs need every label in data.labels="
+                                  f"{self.config.data.labels} ({', '.join(known)}); the rows also have "
+                                  f"{', '.join(outside)}")
+
+    def prepare_models(self) -> None:
+        super().prepare_models()
+        if self.sharding is not None and (self.config.sft.label_alignment or self.config.sft.alignment_epochs):
+            raise ConfigError("sft.label_alignment and alignment_epochs read the whole embedding matrix; they are not "
+                              "available with fsdp (use ddp)")
+
+    def run(self):
+        if self.config.sft.alignment_epochs and self.step == 0:
+            self.warm_up()
+        return super().run()
+
+    def warm_up(self) -> None:
+        """The projectors alone on the alignment loss (r1omni.train.alignment), every process on
+        every clip alike so that their projectors stay equal."""
+        clips, labels = [], []
+        for row in self.rows:
+            try:
+                clips.append(self.policy.read_clip(row.video, row.audio, self.config.data.modalities))
+                labels.append(row.label)
+            except R1OmniError:
+                continue  # reported when the stream reaches it
+        train = self.config.train
+        warm_up_projectors(self.policy, clips, labels, self.config.data.labels, self.config.sft.alignment_epochs,
+                           train.lr * train.encoder_lr_scale, train.batch_size, train.seed,
+                           say=print if self.rank == 0 else lambda text: None)
 
     def max_new_tokens(self) -> int:
         return min(self.config.sft.max_length, self.config.grpo.max_completion_length)
@@ -52,16 +89,28 @@ class SFTTrainer(Trainer):
         step_tokens = sum(len(t) for t in every_target)
         size = train.micro_batch_size
 
+        weight = self.config.sft.label_alignment
+        alignments = []
+
         def micro_loss(start: int):
             def compute():
                 batch = mine[start : start + size]
                 prompts = [self.policy.prompt(e.messages, e.media) for e in batch]
                 logprobs, mask = self.policy.completion_logprobs(prompts, targets[start : start + size])
-                return -(logprobs * mask).sum() * self.processes / step_tokens
+                loss = -(logprobs * mask).sum() * self.processes / step_tokens
+                if weight:
+                    media = torch.stack([media_mean(p) for p in prompts])  # [B, H]
+                    words = label_words(self.policy, self.config.data.labels)
+                    alignment = alignment_loss(media, [e.row.label for e in batch], words)
+                    alignments.append(alignment.detach().item())
+                    loss = loss + weight * alignment * len(batch) * self.processes / len(examples)
+                return loss
             return compute
 
         metrics = self.update(micro_loss(i) for i in range(0, len(mine), size))
         metrics["tokens"] = step_tokens
+        if alignments:
+            metrics["label_alignment"] = sum(alignments) / len(alignments)
         return metrics
 
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from train_helpers import overrides
 
 from r1omni.data import read_manifest
@@ -63,3 +64,49 @@ def test_media_cache_keeps_decoded_clips_and_changes_nothing(world_dir, tiny_mod
     one_clip = media_bytes(first)
     small, _ = run("small", 2.5 * one_clip / 2**20)
     assert 1 <= len(small.stream.cache) <= 4 and small.stream.cache_bytes <= small.stream.cache_limit
+
+
+def test_label_alignment_loss_prefers_the_nearest_label_word():
+    import torch
+
+    from r1omni.models.shared_prefix import Prompt
+    from r1omni.train.alignment import alignment_loss, media_mean
+
+    words = torch.eye(3) * 2  # three label words' embeddings [C, H]
+    media = torch.tensor([[0.1, 1.0, 0.0], [0.0, 0.9, 0.1]], requires_grad=True)  # two media tokens, near word 1
+    prompt = Prompt(torch.cat([torch.zeros(2, 3), media]), torch.tensor([5, 6, -1, -1]), torch.arange(4))
+    losses = [alignment_loss(media_mean(prompt)[None], [label], (["a", "b", "c"], words)) for label in "abc"]
+    assert losses[1] < losses[0] and losses[1] < losses[2]
+    losses[1].backward()
+    assert media.grad is not None and media.grad.abs().sum() > 0  # a direct path to the media embeddings
+
+
+def test_label_alignment_trains_the_projectors_directly(world_dir, tiny_model, tmp_path):
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
+        "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 8, "train.lr": 1e-2, "sft.target": "label",
+        "train.batch_size": 12, "sft.label_alignment": 5.0, "data.labels": "dfew"}), kind="sft")  # every row each step
+    SFTTrainer(config).run()
+    metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert all("label_alignment" in m for m in metrics)
+    assert metrics[-1]["label_alignment"] < metrics[0]["label_alignment"]
+
+
+def test_label_alignment_needs_every_label_in_the_vocabulary(world_dir, tiny_model, tmp_path):
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "o", **{
+        "data.train": world_dir / "coldstart.jsonl", "sft.label_alignment": 1.0, "data.labels": "cremad"}), kind="sft")
+    with pytest.raises(ConfigError, match="alignment_epochs need every label in data.labels=cremad"):
+        SFTTrainer(config)
+
+
+def test_projector_warm_up_trains_the_projectors_alone(world_dir, tiny_model, tmp_path, capsys):
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
+        "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 1, "sft.target": "label",
+        "sft.alignment_epochs": 20, "data.labels": "dfew"}), kind="sft")
+    trainer = SFTTrainer(config)
+    before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+    trainer.warm_up()
+    printed = capsys.readouterr().out
+    losses = [float(line.rsplit(" ", 1)[1]) for line in printed.splitlines() if "warm-up epoch" in line]
+    assert len(losses) == 3 and losses[-1] < losses[0]  # epochs 1, 10 and 20
+    changed = {k for k, v in trainer.policy.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("projectors.") for k in changed)
