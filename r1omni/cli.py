@@ -25,6 +25,37 @@ def _data_prepare(args: argparse.Namespace) -> None:
     print_summary(result, out)
 
 
+def _data_split(args: argparse.Namespace) -> None:
+    from r1omni.data import read_manifest, write_manifest
+    from r1omni.data.split import split_by_speaker
+
+    speakers = [s.strip() for s in args.test_speakers.split(",") if s.strip()]
+    train, test = split_by_speaker(read_manifest(args.manifest), speakers)
+    for name, rows in (("train", train), ("test", test)):
+        path = write_manifest(rows, args.out / f"{name}.jsonl")
+        print(f"{name:<5} {len(rows):>5} clips, {len({r.speaker for r in rows})} speakers  {path}")
+
+
+def _data_describe_voice(args: argparse.Namespace) -> int:
+    from r1omni.data import read_manifest, write_manifest
+    from r1omni.data.acoustics import explain_rows, measure_rows
+    from r1omni.progress import progress_bar
+
+    rows = read_manifest(args.manifest)
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("measuring (eGeMAPS)", total=len(rows))
+        measured = measure_rows(rows, lambda done: bar.update(task, completed=done))
+    explained = explain_rows(measured)
+    write_manifest(explained, args.out)
+    print(f"wrote {len(explained)} rows with acoustic rationales to {args.out}, e.g.:\n  {explained[0].rationale}")
+    if measured.failures:
+        print(f"{len(measured.failures)} of {len(rows)} rows left out, their sound could not be read:", file=sys.stderr)
+        for error in list(measured.failures.values())[:20]:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _parse_sizes(items: list[str]) -> dict[str, int]:
     sizes = {}
     for item in items:
@@ -106,10 +137,17 @@ def _train(args: argparse.Namespace) -> None:
     from r1omni.train.dist import leave_distributed, process_info
 
     final = run(config, resume=args.resume)
-    rank, _ = process_info()
+    rank, processes = process_info()
     leave_distributed()
     if rank == 0:
         print(f"model saved to {final}; metrics in {Path(config.train.output_dir) / 'metrics.jsonl'}")
+    if processes > 1:
+        # Gloo's worker threads can still hold tensors after the group is destroyed, and Python's
+        # finalisation then aborts the process ("terminate called without an active exception",
+        # about one two-process run in ten here) after the model was saved and every file closed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _pretrain(args: argparse.Namespace) -> None:
@@ -142,8 +180,8 @@ def _predict(args: argparse.Namespace) -> int:
         with progress_bar(transient=True) as bar:
             task = bar.add_task("predicting", total=len(paths))
             for start in range(0, len(paths), args.batch_size):
-                for r in model.predict_paths(paths[start : start + args.batch_size], MODAL_SETTINGS[args.modal],
-                                             args.batch_size):
+                shown = MODAL_SETTINGS[args.modal] if args.modal else None  # None: the model's own
+                for r in model.predict_paths(paths[start : start + args.batch_size], shown, args.batch_size):
                     if writer is not None:
                         writer.write(r)
                     bar.console.print(_shown(r), highlight=False, markup=False)
@@ -191,20 +229,25 @@ def _eval(args: argparse.Namespace) -> int:
     if not (args.manifest and args.model):
         raise R1OmniError("eval needs --predictions FILE, or --manifest M with --model DIR")
     from r1omni.data import read_manifest
-    from r1omni.eval.run import evaluate_model
+    from r1omni.eval.run import evaluate_model, model_setting
     from r1omni.predict import load_model
     from r1omni.progress import progress_bar
 
     rows = read_manifest(args.manifest)
     check_out_folder(args.out)
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
-    settings = ("video_audio", "video", "audio") if args.ablate else (args.modal,)
+    settings = ("video_audio", "video", "audio") if args.ablate else (args.modal or model_setting(model),)
     with progress_bar(transient=True) as bar:
         tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
-        results = evaluate_model(model, rows, args.out, settings, args.batch_size,
-                                 progress=lambda setting, done, total: bar.update(tasks[setting], completed=done))
+        results = evaluate_model(model, rows, args.out, settings, args.batch_size, standardize=args.standardize,
+                                 progress=lambda setting, done, total: bar.update(tasks[setting], completed=done,
+                                                                                  total=total))
     for setting, scores in results.items():
         console.print(scores_table(scores, title=f"{args.manifest} ({setting})"))
+    dropped = next(iter(results.values())).dropped_labels
+    if dropped:
+        print(f"dropped {sum(dropped.values())} rows labelled with classes the model was not trained on: "
+              + ", ".join(f"{label} ({count})" for label, count in dropped.items()))
     if args.out:
         console.print(f"wrote metrics.json, predictions, report.md and plots to {args.out}")
     left_out = {setting: scores.left_out for setting, scores in results.items() if scores.left_out}
@@ -284,6 +327,26 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--name", help="folder/csv adapters: dataset name written in the rows")
     prepare.set_defaults(run=_data_prepare)
 
+    split = data_commands.add_parser(
+        "split", help="speaker-independent train/test split of a manifest",
+        description="Every clip of the held-out speakers goes to OUT/test.jsonl, the rest to OUT/train.jsonl.",
+    )
+    split.add_argument("--manifest", required=True, type=Path, help="manifest whose rows name their speaker")
+    split.add_argument("--test-speakers", required=True, help="speakers to hold out, comma-separated (e.g. 15,16)")
+    split.add_argument("--out", required=True, type=Path, help="folder for train.jsonl and test.jsonl")
+    split.set_defaults(run=_data_split)
+
+    describe = data_commands.add_parser(
+        "describe-voice", help="rationales from measured acoustics (pitch, loudness, tempo) for a cold start",
+        description="Measures every clip's sound with openSMILE's eGeMAPS (pip install 'r1omni[speech]') and "
+                    "writes the rows again with a rationale (and caption) saying whether its pitch, pitch "
+                    "variation, loudness and tempo fall in the lower, middle or upper third of the manifest's "
+                    "clips; the values go to meta.acoustics. No emotion is named in the text.",
+    )
+    describe.add_argument("--manifest", required=True, type=Path, help="manifest of clips with sound")
+    describe.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl)")
+    describe.set_defaults(run=_data_describe_voice)
+
     synth = data_commands.add_parser(
         "synth", help="write the synthetic audio-visual emotion world (mp4 clips + manifests)",
         description="Writes DIR/clips/<split>/*.mp4 (H.264 + AAC), DIR/<split>.jsonl and DIR/world.json. "
@@ -351,11 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="emotion and reasoning for video/audio files or folders")
     predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")
     predict.add_argument("--model", required=True, type=Path, help="a saved r1omni model folder")
-    predict.add_argument("--modal", default="video_audio", choices=list(MODAL_SETTINGS),
-                         help="which modalities the model sees (default both; R1-Omni's flag)")
+    predict.add_argument("--modal", choices=list(MODAL_SETTINGS),
+                         help="which modalities the model sees (R1-Omni's flag; default: those it was trained on)")
     predict.add_argument("--out", type=Path, help="write predictions to FILE.jsonl or FILE.csv")
-    predict.add_argument("--prompt", default="r1omni", help="prompt preset (r1omni or options)")
-    predict.add_argument("--labels", help="label vocabulary for answers, e.g. dfew (default: any known emotion)")
+    predict.add_argument("--prompt", help="prompt preset, r1omni or options (default: the model's training prompt)")
+    predict.add_argument("--labels", help="label vocabulary for answers, e.g. dfew (default: the model's training "
+                         "labels, else any known emotion)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("--max-new-tokens", type=int, default=256)
     predict.set_defaults(run=_predict)
@@ -368,10 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--predictions", type=Path, help="score an existing predictions JSONL")
     evaluate.add_argument("--manifest", type=Path, help="predict every row of this manifest with --model")
     evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder")
-    evaluate.add_argument("--modal", default="video_audio", choices=list(MODAL_SETTINGS))
+    evaluate.add_argument("--modal", choices=list(MODAL_SETTINGS),
+                          help="which modalities the model sees (default: those it was trained on)")
     evaluate.add_argument("--ablate", action="store_true", help="video+audio, video only and audio only side by side")
-    evaluate.add_argument("--prompt", default="r1omni", help="prompt preset (r1omni or options)")
-    evaluate.add_argument("--labels", help="answer vocabulary, e.g. dfew (default: the manifest's dataset)")
+    evaluate.add_argument("--prompt", help="prompt preset, r1omni or options (default: the model's training prompt)")
+    evaluate.add_argument("--labels", help="answer vocabulary, e.g. dfew (default: the model's training labels, else "
+                          "any known emotion); rows labelled outside it are dropped and counted")
+    evaluate.add_argument("--standardize", choices=("model", "corpus"), default="model",
+                          help="feature statistics for models that standardise tower features: the training "
+                               "corpus's (model, default) or the evaluated manifest's own clips (corpus)")
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--max-new-tokens", type=int, default=256)
     evaluate.add_argument("--out", type=Path, help="folder for metrics.json, predictions, report.md and plots")
