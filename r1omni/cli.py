@@ -49,11 +49,20 @@ def _data_describe_voice(args: argparse.Namespace) -> int:
     write_manifest(explained, args.out)
     print(f"wrote {len(explained)} rows with acoustic rationales to {args.out}, e.g.:\n  {explained[0].rationale}")
     if measured.failures:
-        print(f"{len(measured.failures)} of {len(rows)} rows left out, their sound could not be read:", file=sys.stderr)
-        for error in list(measured.failures.values())[:20]:
-            print(f"  {error}", file=sys.stderr)
+        _print_failures(f"{len(measured.failures)} of {len(rows)} rows left out, their sound could not be read:",
+                        measured.failures.values(), "the rows missing from the output")
         return 1
     return 0
+
+
+def _print_failures(header: str, errors, where: str, shown: int = 20) -> None:
+    """A header, the first `shown` errors, and how many more there are (and `where` they are)."""
+    errors = list(errors)
+    print(header, file=sys.stderr)
+    for error in errors[:shown]:
+        print(f"  {error}", file=sys.stderr)
+    if len(errors) > shown:
+        print(f"  … and {len(errors) - shown} more ({where})", file=sys.stderr)
 
 
 def _parse_sizes(items: list[str]) -> dict[str, int]:
@@ -252,12 +261,8 @@ def _eval(args: argparse.Namespace) -> int:
         console.print(f"wrote metrics.json, predictions, report.md and plots to {args.out}")
     left_out = {setting: scores.left_out for setting, scores in results.items() if scores.left_out}
     for setting, failures in left_out.items():
-        print(f"{setting}: {len(failures)} of {len(rows)} rows left out, their media could not be read:",
-              file=sys.stderr)
-        for error in list(failures.values())[:20]:
-            print(f"  {error}", file=sys.stderr)
-        if len(failures) > 20:
-            print(f"  … and {len(failures) - 20} more (see the predictions file)", file=sys.stderr)
+        _print_failures(f"{setting}: {len(failures)} of {len(rows)} rows left out, their media could not be read:",
+                        failures.values(), "see the predictions file")
     return 1 if left_out else 0
 
 

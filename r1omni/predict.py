@@ -115,15 +115,8 @@ class Predictor:
         if not self.policy.feature_standardizers():
             raise R1OmniError("this model standardises no tower features; there is nothing to refit")
         wanted = tuple(modalities or self.modalities)
-
-        def clips():
-            for row in rows:
-                try:
-                    yield self.policy.read_clip(row.video, row.audio, wanted)
-                except R1OmniError:
-                    continue
-
-        return fit_standardizers(self.policy, clips(), progress, wanted)
+        clips = (media for _, media in self.policy.readable_clips(rows, wanted))
+        return fit_standardizers(self.policy, clips, progress, wanted)
 
     def _messages(self, modalities) -> list[dict]:
         return build_messages(self.prompt, modalities, labels=self.vocab if self.prompt == "options" else None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from r1omni.errors import ConfigError, MissingStreamError
+from r1omni.errors import ConfigError, MissingStreamError, R1OmniError
 from r1omni.media import check_file, read_audio, read_frames
 from r1omni.models.cache import FeatureCache, array_hash, content_hash
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
@@ -218,6 +218,16 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
                 setattr(media, f"{modality}_key", None)
         media.cached = tuple(cached)
         return media
+
+    def readable_clips(self, rows: Iterable, modalities=MODALITIES) -> Iterator[tuple[object, ClipMedia]]:
+        """(row, media) for each row (anything with `video` and `audio` paths) whose media can be
+        read, in order; unreadable rows are skipped, for the caller's own pass over the rows to
+        report (a training stream, prediction)."""
+        for row in rows:
+            try:
+                yield row, self.read_clip(row.video, row.audio, modalities)
+            except R1OmniError:
+                continue
 
     def feature_standardizers(self) -> dict[str, nn.Module]:
         """Modality -> `FeatureStandardizer` for towers whose features are standardised by

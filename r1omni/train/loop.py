@@ -133,18 +133,11 @@ class Trainer:
 
         with progress_bar(transient=True, disable=self.rank != 0) as bar:
             task = bar.add_task(f"feature statistics ({', '.join(waiting)})", total=len(self.rows))
-            fitted = fit_standardizers(self.policy, self._readable_media(self.rows, waiting),
-                                       lambda done: bar.update(task, completed=done), waiting)
+            clips = (media for _, media in self.policy.readable_clips(self.rows, waiting))
+            fitted = fit_standardizers(self.policy, clips, lambda done: bar.update(task, completed=done), waiting)
         if self.rank == 0:
             print("standardising " + ", ".join(f"{m} features by the statistics of {n} training clips"
                                                for m, n in fitted.items()))
-
-    def _readable_media(self, rows, modalities):
-        for row in rows:
-            try:
-                yield self.policy.read_clip(row.video, row.audio, modalities)
-            except R1OmniError:
-                continue  # reported when the stream reaches it
 
     def prepare_models(self) -> None:
         """Shard the policy when asked (before the optimizer sees its parameters). Subclasses

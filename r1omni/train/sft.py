@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from r1omni.errors import ConfigError, R1OmniError
+from r1omni.errors import ConfigError
 from r1omni.labels import vocabulary
 from r1omni.models.tokenizer import IM_END
 from r1omni.train.alignment import alignment_loss, label_words, media_mean, warm_up_projectors
@@ -57,13 +57,8 @@ class SFTTrainer(Trainer):
     def warm_up(self) -> None:
         """The projectors alone on the alignment loss (r1omni.train.alignment), every process on
         every clip alike so that their projectors stay equal."""
-        clips, labels = [], []
-        for row in self.rows:
-            try:
-                clips.append(self.policy.read_clip(row.video, row.audio, self.config.data.modalities))
-                labels.append(row.label)
-            except R1OmniError:
-                continue  # reported when the stream reaches it
+        readable = list(self.policy.readable_clips(self.rows, self.config.data.modalities))
+        clips, labels = [media for _, media in readable], [row.label for row, _ in readable]
         train = self.config.train
         warm_up_projectors(self.policy, clips, labels, self.config.data.labels, self.config.sft.alignment_epochs,
                            train.lr * train.encoder_lr_scale, train.batch_size, train.seed,
