@@ -117,3 +117,13 @@ def test_corpus_standardisation_refits_on_the_evaluated_clips(smol_shape, world_
     rows = read_manifest(world_dir / "val.jsonl")
     assert predictor.standardize_on(rows) == {"audio": len(rows)}
     assert int(predictor.policy.feature_standardizers()["audio"].clips) == len(rows)
+
+
+def test_eval_of_a_manifest_with_no_label_the_model_knows_says_so(smol_shape, tmp_path, capsys):
+    rows = [{"id": "a", "label": "calm", "dataset": "other", "audio": _tone(tmp_path / "a.wav", 16_000, 1.0)}]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code = main(["eval", "--manifest", str(manifest), "--model", str(_speech_model(smol_shape, tmp_path))])
+    assert code == 2
+    assert "no row has a label the model knows (angry, boredom, disgust, fear, happy, sad, neutral); labels found: " \
+        "calm" in capsys.readouterr().err
