@@ -35,6 +35,10 @@ SAMPLE_RATE = 16_000
 # SigLIP's processor mean (0.5) as uint8: HumanOmni pads frames with the processor mean.
 DEFAULT_FILL = (127, 127, 127)
 RESIZE_MODES = ("pad", "resize")
+# Which frames: midpoints of equal time segments (R1-Omni's data pipeline), or the official
+# HumanOmni/R1-Omni inference formula on frame indices (`frame_indices`).
+FRAME_SAMPLINGS = ("time", "index")
+RESAMPLING = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 # Caps on what one file may cost to decode (documented in docs/input.md).
 MAX_FILE_BYTES = 4 * 2**30
 MAX_FRAME_PIXELS = 4096 * 4096  # per decoded frame or still image (a 4K UHD frame is 3840 x 2160)
@@ -154,24 +158,27 @@ def probe(path: str | Path) -> MediaInfo:
 
 
 def fit_square(
-    image: Image.Image, size: int | None, mode: str = "pad", fill=DEFAULT_FILL
+    image: Image.Image, size: int | None, mode: str = "pad", fill=DEFAULT_FILL, resample: str = "bilinear"
 ) -> np.ndarray:
     """An RGB image as uint8 ``[S, S, 3]``: padded to square around its centre, or stretched.
 
-    `size=None` keeps the longer side's length (pad mode only).
+    `size=None` keeps the longer side's length (pad mode only). `resample`: bilinear or bicubic
+    (SigLIP's processor, which HumanOmni uses, stretches with PIL's bicubic filter).
     """
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample must be one of {tuple(RESAMPLING)}, got {resample!r}")
     w, h = image.size
     if mode == "resize":
         if size is None:
             raise ValueError("resize mode needs a size")
-        return np.asarray(image.resize((size, size), Image.BILINEAR))
+        return np.asarray(image.resize((size, size), RESAMPLING[resample]))
     side = max(w, h)
     canvas = Image.new("RGB", (side, side), tuple(fill))
     canvas.paste(image, ((side - w) // 2, (side - h) // 2))
     if size is not None and size != side:
-        canvas = canvas.resize((size, size), Image.BILINEAR)
+        canvas = canvas.resize((size, size), RESAMPLING[resample])
     return np.asarray(canvas)
 
 
@@ -188,16 +195,23 @@ def _open_image(path: Path) -> Iterator[Image.Image]:
 
 
 def read_image(
-    path: str | Path, size: int | None = 224, mode: str = "pad", fill=DEFAULT_FILL
+    path: str | Path, size: int | None = 224, mode: str = "pad", fill=DEFAULT_FILL, resample: str = "bilinear"
 ) -> np.ndarray:
     """A still image as a one-frame video, uint8 ``[1, S, S, 3]``."""
     with _open_image(Path(path)) as image:
-        return fit_square(image.convert("RGB"), size, mode, fill)[None]
+        return fit_square(image.convert("RGB"), size, mode, fill, resample)[None]
 
 
 def segment_midpoints(start: float, duration: float, num_frames: int) -> list[float]:
     """Midpoints of `num_frames` equal segments of ``[start, start + duration)``."""
     return [start + (i + 0.5) * duration / num_frames for i in range(num_frames)]
+
+
+def frame_indices(count: int, num_frames: int) -> list[int]:
+    """The official HumanOmni/R1-Omni `frame_sample` of `num_frames` out of `count` frames:
+    ``round((count - 1) / num_frames * (i + 0.5) + 1e-6)``, numpy's round-half-to-even."""
+    segment = (count - 1) / num_frames
+    return np.round(segment * (np.arange(num_frames) + 0.5) + 1e-6).astype(int).tolist()
 
 
 @dataclass
@@ -255,8 +269,12 @@ def read_frames(
     size: int | None = 224,
     mode: str = "pad",
     fill=DEFAULT_FILL,
+    sampling: str = "time",
+    resample: str = "bilinear",
 ) -> np.ndarray:
-    """`num_frames` RGB frames at the segment midpoints of the clip, uint8 ``[N, S, S, 3]``.
+    """`num_frames` RGB frames, uint8 ``[N, S, S, 3]``: at the midpoints of equal time segments
+    of the clip (``sampling="time"``) or by the official HumanOmni formula on frame indices
+    (``"index"``, `frame_indices`).
 
     A still image gives one frame ``[1, S, S, 3]``. A clip with fewer frames than asked repeats
     frames, as nearest-frame sampling does. Raises `MissingStreamError` for a clip without video.
@@ -265,9 +283,11 @@ def read_frames(
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    if sampling not in FRAME_SAMPLINGS:
+        raise ValueError(f"frame sampling must be one of {FRAME_SAMPLINGS}, got {sampling!r}")
     path = Path(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return read_image(path, size, mode, fill)
+        return read_image(path, size, mode, fill, resample)
     with _open(path) as container:
         stream = _video_stream(path, container)
         if stream is None:
@@ -276,10 +296,13 @@ def read_frames(
         # Slice threads only: frame threads delay output and would ignore per-packet skipping.
         stream.thread_type = "SLICE"
         index = _index_video(container, stream)
-        times = segment_midpoints(index.pts[0], index.end - index.pts[0], num_frames)
-        wanted = [index.frame_at(t) for t in times]
+        if sampling == "index":
+            wanted = [index.pts[i] for i in frame_indices(len(index.pts), num_frames)]
+        else:
+            times = segment_midpoints(index.pts[0], index.end - index.pts[0], num_frames)
+            wanted = [index.frame_at(t) for t in times]
         decoded = _decode_frames(path, container, stream, index, sorted(set(wanted)))
-        return np.stack([fit_square(decoded[p], size, mode, fill) for p in wanted])
+        return np.stack([fit_square(decoded[p], size, mode, fill, resample) for p in wanted])
 
 
 def _decode_frames(path, container, stream, index: _FrameIndex, wanted: list[int]) -> dict:

@@ -4,10 +4,12 @@ and the preset registry."""
 from r1omni.models.base import BACKENDS, ClipMedia, OmniPolicy, PolicyConfig, register_backend
 from r1omni.models.cache import FeatureCache
 from r1omni.models.composed import ComposedPolicy, composed, nano
+from r1omni.models.humanomni import HumanOmniPolicy
+from r1omni.models.loading import load_policy
 from r1omni.models.presets import PRESETS, R1OMNI_05B, build_preset, r1omni_05b
 from r1omni.models.qwen_omni import QwenOmniPolicy, from_thinker
 from r1omni.models.shared_prefix import Completion, Prompt
 
 __all__ = ["BACKENDS", "PRESETS", "R1OMNI_05B", "ClipMedia", "Completion", "ComposedPolicy", "FeatureCache",
-           "OmniPolicy", "PolicyConfig", "Prompt", "QwenOmniPolicy", "build_preset", "composed", "from_thinker",
-           "nano", "r1omni_05b", "register_backend"]
+           "HumanOmniPolicy", "OmniPolicy", "PolicyConfig", "Prompt", "QwenOmniPolicy", "build_preset", "composed", "from_thinker",
+           "load_policy", "nano", "r1omni_05b", "register_backend"]

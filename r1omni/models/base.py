@@ -58,6 +58,8 @@ class PolicyConfig:
     # What the model was trained to do, recorded by the trainer so that predict and eval default
     # to it: {"prompt": preset, "labels": vocabulary name, "modalities": [...]}.
     task: dict | None = None
+    # Settings only one backend reads (e.g. humanomni's gate and projector), saved with the rest.
+    backend_options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -211,7 +213,8 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
                 continue
             try:
                 if modality == "video":
-                    media.frames = read_frames(path, self.config.num_frames, self.config.frame_size)
+                    media.frames = read_frames(path, self.config.num_frames, self.config.frame_size,
+                                               **self.frame_reading())
                 else:
                     media.audio = read_audio(path, max_seconds=self.config.max_audio_seconds)
             except MissingStreamError:
@@ -239,9 +242,16 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         (then the clip need not be decoded). Backends that need the decoded media anyway say no."""
         return False
 
+    def frame_reading(self) -> dict:
+        """How `read_clip` picks and resizes frames, beyond their number and size: keyword
+        arguments of `r1omni.media.read_frames` (e.g. a backend's official sampling formula)."""
+        return {}
+
     def media_settings(self) -> str:
         """The decoding settings that shape an encoder's input (part of a feature-cache key)."""
-        return f"{self.config.num_frames}x{self.config.frame_size}|{self.config.max_audio_seconds}"
+        settings = f"{self.config.num_frames}x{self.config.frame_size}|{self.config.max_audio_seconds}"
+        reading = self.frame_reading()
+        return settings + (f"|{sorted(reading.items())}" if reading else "")
 
     # ------------------------------------------------------------------ training
 
@@ -355,6 +365,12 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         self.tokenizer.save_pretrained(directory)
         return directory
 
+    @classmethod
+    def saved_parts(cls, directory: Path) -> dict:
+        """Constructor arguments a backend saves beside the weights besides the tokenizer (e.g.
+        a second tokenizer), read back from a saved folder."""
+        return {}
+
     @staticmethod
     def from_pretrained(directory: str | Path, device: str | torch.device = "auto",
                         dtype: str | torch.dtype = "auto") -> OmniPolicy:
@@ -373,7 +389,8 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
             raise ConfigError(f"{config_path}: {err}") from None
         config.backend = ALIASES.get(config.backend, config.backend)
         config.validate()
-        policy = BACKENDS[config.backend](config, AutoTokenizer.from_pretrained(directory))
+        backend = BACKENDS[config.backend]
+        policy = backend(config, AutoTokenizer.from_pretrained(directory), **backend.saved_parts(directory))
         try:
             load_model(policy, str(directory / WEIGHTS_NAME))
         except (RuntimeError, OSError) as err:

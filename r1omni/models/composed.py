@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from r1omni.errors import ConfigError, R1OmniError
+from r1omni.errors import ConfigError
 from r1omni.models.base import ClipMedia, OmniPolicy, PolicyConfig, register_backend
 from r1omni.models.shared_prefix import Prompt
 from r1omni.models.standardize import FeatureStandardizer
 from r1omni.models.tokenizer import MODALITY_MARKERS, TINY_CORPUS, add_chat_tokens, stop_token_ids, train_nano_tokenizer
-from r1omni.models.towers import HFVisionTower, Tower, WhisperAudioTower, build_tower
+from r1omni.models.towers import HFVisionTower, Tower, TowerFeatures, WhisperAudioTower, build_tower
 from r1omni.prompts import PLACEHOLDERS
 
 NANO_LM = dict(model_type="qwen2", hidden_size=256, intermediate_size=688, num_hidden_layers=4,
@@ -39,7 +39,7 @@ def _build_lm(config: PolicyConfig) -> nn.Module:
 
 
 @register_backend("composed")
-class ComposedPolicy(OmniPolicy):
+class ComposedPolicy(TowerFeatures, OmniPolicy):
     def __init__(self, config: PolicyConfig, tokenizer, lm: nn.Module | None = None,
                  towers: dict[str, Tower] | None = None):
         super().__init__()
@@ -96,30 +96,6 @@ class ComposedPolicy(OmniPolicy):
 
     def feature_standardizers(self) -> dict[str, nn.Module]:
         return dict(self.standardizers)
-
-    def has_cached_features(self, modality: str, key: str) -> bool:
-        tower = self.towers[modality]
-        return (modality in self.config.frozen and self.feature_cache is not None
-                and self.feature_cache.contains(key, tower.identity(), self.media_settings()))
-
-    def tower_features(self, modality: str, media: ClipMedia) -> torch.Tensor:
-        """Tower output ``[T, D]``; a frozen tower reads and fills the feature cache."""
-        tower = self.towers[modality]
-        frozen = modality in self.config.frozen
-
-        def compute() -> torch.Tensor:
-            if media.get(modality) is None:  # left undecoded for a cache entry that has gone since
-                raise R1OmniError(f"the cached {modality} features of this clip disappeared; read it again")
-            dtype = next(tower.parameters()).dtype
-            inputs = tower.preprocess(media.get(modality)).to(self.device, dtype=dtype)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-                return tower(inputs)
-
-        if frozen and self.feature_cache is not None:
-            features = self.feature_cache.get_or_compute(media.key(modality), tower.identity(),
-                                                         self.media_settings(), compute)
-            return features.to(self.device)
-        return compute()
 
     def encode(self, media: ClipMedia) -> dict[str, torch.Tensor]:
         """Modality embeddings ``{modality: [T, H]}`` in the LM's width, for what the clip has."""

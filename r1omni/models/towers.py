@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from r1omni.errors import ConfigError
+from r1omni.errors import ConfigError, R1OmniError
 
 
 def fingerprint(module: nn.Module, config: dict) -> str:
@@ -52,6 +52,35 @@ class Tower(nn.Module):
     def forget_fingerprint(self) -> None:
         """Call after the weights change (training, loading)."""
         self._fingerprint = None
+
+
+class TowerFeatures:
+    """Mixin for a policy whose encoders are `Tower`s in ``self.towers``: a tower's output for a
+    clip, read from and written to the policy's feature cache when the tower is frozen."""
+
+    def has_cached_features(self, modality: str, key: str) -> bool:
+        tower = self.towers[modality]
+        return (modality in self.config.frozen and self.feature_cache is not None
+                and self.feature_cache.contains(key, tower.identity(), self.media_settings()))
+
+    def tower_features(self, modality: str, media) -> torch.Tensor:
+        """Tower output ``[T, D]`` for a `ClipMedia`; a frozen tower reads and fills the feature cache."""
+        tower = self.towers[modality]
+        frozen = modality in self.config.frozen
+
+        def compute() -> torch.Tensor:
+            if media.get(modality) is None:  # left undecoded for a cache entry that has gone since
+                raise R1OmniError(f"the cached {modality} features of this clip disappeared; read it again")
+            dtype = next(tower.parameters()).dtype
+            inputs = tower.preprocess(media.get(modality)).to(self.device, dtype=dtype)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+                return tower(inputs)
+
+        if frozen and self.feature_cache is not None:
+            features = self.feature_cache.get_or_compute(media.key(modality), tower.identity(),
+                                                         self.media_settings(), compute)
+            return features.to(self.device)
+        return compute()
 
 
 # ----------------------------------------------------------------------------- nano towers
