@@ -98,12 +98,12 @@ def _data_synth(args: argparse.Namespace) -> None:
 
 def _cache_build(args: argparse.Namespace) -> None:
     from r1omni.data import read_manifest
-    from r1omni.models import OmniPolicy
+    from r1omni.models import load_policy
     from r1omni.models.cache import FeatureCache, default_cache_dir, fill_cache
     from r1omni.progress import progress_bar
 
     rows = read_manifest(args.manifest)
-    policy = OmniPolicy.from_pretrained(args.model).eval()
+    policy = load_policy(args.model, bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast).eval()
     frozen = list(policy.frozen_encoders())
     if not frozen:
         print(f"{args.model}: no frozen encoder, so nothing to cache (trainable encoders run every step)")
@@ -185,7 +185,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise R1OmniError("no media files found in the given paths")
     failed = []
     with PredictionWriter(args.out) if args.out else nullcontext() as writer:  # a bad --out fails before loading
-        model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
+        model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
+                           bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast)
         with progress_bar(transient=True) as bar:
             task = bar.add_task("predicting", total=len(paths))
             for start in range(0, len(paths), args.batch_size):
@@ -244,7 +245,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     rows = read_manifest(args.manifest)
     check_out_folder(args.out)
-    model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens)
+    model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
+                       bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast)
     settings = ("video_audio", "video", "audio") if args.ablate else (args.modal or model_setting(model),)
     with progress_bar(transient=True) as bar:
         tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
@@ -304,6 +306,16 @@ def _parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise R1OmniError(f"--seeds needs distinct seeds, got {text!r}")
     return seeds
+
+
+def _released_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options that apply when --model is a released HumanOmni/R1-Omni folder."""
+    parser.add_argument("--bert-tokenizer", type=Path,
+                        help="released HumanOmni/R1-Omni folders: bert-base-uncased's tokenizer folder (vocab.txt) "
+                             "for the gate (default: $R1OMNI_BERT_TOKENIZER, else MODEL/bert_tokenizer)")
+    parser.add_argument("--slow-fast", action="store_true",
+                        help="released HumanOmni folders: the HumanOmni repository's slow-fast compressor "
+                             "(170 video tokens; R1-Omni's code, the default, uses all 392)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,8 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "valid across runs and are shared by every model with the same towers.",
     )
     build.add_argument("--manifest", required=True, type=Path, help="manifest JSONL")
-    build.add_argument("--model", required=True, type=Path, help="a saved r1omni model directory")
+    build.add_argument("--model", required=True, type=Path, help="a saved r1omni model or released HumanOmni folder")
     build.add_argument("--cache", type=Path, help="cache folder (default $R1OMNI_CACHE or ~/.cache/r1omni/features)")
+    _released_model_options(build)
     build.set_defaults(run=_cache_build)
 
     model = commands.add_parser("model", help="build and save a model to train")
@@ -418,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="emotion and reasoning for video/audio files or folders")
     predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")
-    predict.add_argument("--model", required=True, type=Path, help="a saved r1omni model folder")
+    predict.add_argument("--model", required=True, type=Path,
+                         help="a saved r1omni model folder, or a released HumanOmni/R1-Omni folder")
+    _released_model_options(predict)
     predict.add_argument("--modal", choices=list(MODAL_SETTINGS),
                          help="which modalities the model sees (R1-Omni's flag; default: those it was trained on)")
     predict.add_argument("--out", type=Path, help="write predictions to FILE.jsonl or FILE.csv")
@@ -436,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--predictions", type=Path, help="score an existing predictions JSONL")
     evaluate.add_argument("--manifest", type=Path, help="predict every row of this manifest with --model")
-    evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder")
+    evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder, or a released HumanOmni/R1-Omni "
+                          "folder")
+    _released_model_options(evaluate)
     evaluate.add_argument("--modal", choices=list(MODAL_SETTINGS),
                           help="which modalities the model sees (default: those it was trained on)")
     evaluate.add_argument("--ablate", action="store_true", help="video+audio, video only and audio only side by side")

@@ -128,7 +128,7 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     from r1omni.data import read_manifest
     from r1omni.data.synth import WorldConfig, world_is_complete, write_world
     from r1omni.eval.demo_report import write_outputs
-    from r1omni.models import FeatureCache, OmniPolicy
+    from r1omni.models import FeatureCache, load_policy
     from r1omni.models.cache import fill_cache
     from r1omni.rl.trainer import GRPOTrainer
     from r1omni.train.sft import SFTTrainer
@@ -154,7 +154,7 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
 
     clock = time.perf_counter()
     say("encoding every clip once with the base's frozen towers (the feature cache)")
-    base = OmniPolicy.from_pretrained(model_dir("base", out), device="cpu", dtype="float32").eval()
+    base = load_policy(model_dir("base", out), device="cpu", dtype="float32").eval()
     rows = [row for split in plan.world for row in read_manifest(world / f"{split}.jsonl")]
     failures = fill_cache(base, rows, FeatureCache(out / "features"))
     if failures:

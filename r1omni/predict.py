@@ -20,7 +20,7 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
-from r1omni.models import OmniPolicy
+from r1omni.models import OmniPolicy, load_policy
 from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think
 
 
@@ -181,7 +181,10 @@ class Predictor:
         return list(self.predict_clips(items, modalities, batch_size))
 
 
-def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None, **settings) -> Predictor:
-    """A saved r1omni model ready to predict: ``load_model(DIR).predict("clip.mp4")``. `prompt`
-    and `labels` default to the model's training task."""
-    return Predictor(OmniPolicy.from_pretrained(directory), prompt, labels, **settings)
+def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None,
+               bert_tokenizer: str | Path | None = None, slow_fast: bool = False, **settings) -> Predictor:
+    """A saved r1omni model, or a released HumanOmni/R1-Omni folder, ready to predict:
+    ``load_model(DIR).predict("clip.mp4")``. `prompt` and `labels` default to the model's training
+    task; `bert_tokenizer` and `slow_fast` apply to released folders (`r1omni.models.load_policy`)."""
+    return Predictor(load_policy(directory, bert_tokenizer=bert_tokenizer, slow_fast=slow_fast), prompt, labels,
+                     **settings)

@@ -11,5 +11,5 @@ from r1omni.models.qwen_omni import QwenOmniPolicy, from_thinker
 from r1omni.models.shared_prefix import Completion, Prompt
 
 __all__ = ["BACKENDS", "PRESETS", "R1OMNI_05B", "ClipMedia", "Completion", "ComposedPolicy", "FeatureCache",
-           "HumanOmniPolicy", "OmniPolicy", "PolicyConfig", "Prompt", "QwenOmniPolicy", "build_preset", "composed", "from_thinker",
-           "load_policy", "nano", "r1omni_05b", "register_backend"]
+           "HumanOmniPolicy", "OmniPolicy", "PolicyConfig", "Prompt", "QwenOmniPolicy", "build_preset", "composed",
+           "from_thinker", "load_policy", "nano", "r1omni_05b", "register_backend"]

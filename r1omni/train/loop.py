@@ -21,7 +21,7 @@ import torch
 from r1omni.data import read_manifest
 from r1omni.errors import ConfigError, R1OmniError
 from r1omni.eval.metrics import uar, war
-from r1omni.models import FeatureCache, OmniPolicy, build_preset
+from r1omni.models import FeatureCache, OmniPolicy, build_preset, load_policy
 from r1omni.models.cache import default_cache_dir
 from r1omni.models.standardize import fit_standardizers
 from r1omni.predict import Predictor
@@ -110,7 +110,7 @@ class Trainer:
         source = resume or model.path
         device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
         if source:
-            policy = OmniPolicy.from_pretrained(source, device=device, dtype="float32")
+            policy = load_policy(source, device=device, dtype="float32")
         else:
             policy = build_preset(model.preset, texts_for_tokenizer(self.rows), **model.preset_options).to(device)
         if model.lora and not policy.config.lora:

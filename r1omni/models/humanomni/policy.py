@@ -62,7 +62,11 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
         width = self.lm.get_input_embeddings().embedding_dim
         self.projector = AllInOneSmall(self.towers["video"].out_dim, width, options["projector_depth"])
         self.audio_projector = mlp(self.towers["audio"].out_dim, width)
-        self.bert = BertModel(BertConfig(**options["bert"]))
+        # Dropout off (BERT's default is 0.1; the LM has none): GRPO's probability ratios and the
+        # processes of a distributed run need the same function in every pass.
+        self.bert = BertModel(BertConfig(**{**options["bert"], "hidden_dropout_prob": 0.0,
+                                            "attention_probs_dropout_prob": 0.0}))
+        self.bert.pooler.requires_grad_(False)  # in the released files, but the gate reads the CLS state
         self.gate = nn.Sequential(nn.Linear(self.bert.config.hidden_size, options["gate_hidden"]), nn.GELU(),
                                   nn.Linear(options["gate_hidden"], 3))
         self.stop_ids = [tokenizer.eos_token_id]  # the official KeywordsStoppingCriteria(eos)
@@ -113,7 +117,7 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
     def tiny_variants(cls):
         from r1omni.models.humanomni.official import tiny_humanomni
 
-        return {"humanomni": tiny_humanomni, "humanomni-slow-fast": lambda: tiny_humanomni(slow_fast=True)}
+        return {"humanomni": tiny_humanomni}
 
     # ------------------------------------------------------------------ encoding
 
