@@ -209,7 +209,7 @@ def segment_midpoints(start: float, duration: float, num_frames: int) -> list[fl
 
 def frame_indices(count: int, num_frames: int) -> list[int]:
     """The official HumanOmni/R1-Omni `frame_sample` of `num_frames` out of `count` frames:
-    ``round((count - 1) / num_frames * (i + 0.5) + 1e-6)``, numpy's round-half-to-even."""
+    ``round((count - 1) / num_frames * (i + 0.5) + 1e-6)`` (the 1e-6 sends exact halves up)."""
     segment = (count - 1) / num_frames
     return np.round(segment * (np.arange(num_frames) + 0.5) + 1e-6).astype(int).tolist()
 

@@ -75,13 +75,17 @@ def is_official(directory: str | Path) -> bool:
 def find_bert_tokenizer(directory: Path, given: str | Path | None = None) -> Path:
     """The gate's BERT tokenizer folder: `given`, else ``$R1OMNI_BERT_TOKENIZER``, else
     ``bert_tokenizer/`` or ``bert-base-uncased/`` inside the model folder, else the path the
-    official code hard-codes; a clear error when none holds a ``vocab.txt``."""
+    official code hard-codes; a clear error when none holds a ``vocab.txt`` (or the
+    ``tokenizer.json`` transformers saves)."""
+    def holds_tokenizer(folder) -> bool:
+        return bool(folder) and any((Path(folder) / name).is_file() for name in ("vocab.txt", "tokenizer.json"))
+
     candidates = [given, os.environ.get(BERT_TOKENIZER_ENV), directory / BERT_TOKENIZER_DIR,
                   directory / "bert-base-uncased", OFFICIAL_BERT_PATH]
-    if given is not None and not (Path(given) / "vocab.txt").is_file():
+    if given is not None and not holds_tokenizer(given):
         raise ConfigError(f"{given}: no vocab.txt (the gate's BERT tokenizer, bert-base-uncased's)")
     for candidate in candidates:
-        if candidate and (Path(candidate) / "vocab.txt").is_file():
+        if holds_tokenizer(candidate):
             return Path(candidate)
     raise ConfigError(
         f"{directory}: the BERT gate needs bert-base-uncased's tokenizer (its vocab.txt), which the released "
@@ -103,21 +107,26 @@ def _has_weights(path: Path | None) -> bool:
     return path is not None and (any(path.glob("*.safetensors")) or any(path.glob("*.bin")))
 
 
-def _tower_config(path: Path | None, kind: str) -> dict:
-    """The tower's Hugging Face config dict: its folder's config.json, else the released model's tower."""
+def _tower_config(path: Path | None, kind: str, official: dict) -> dict:
+    """The tower's Hugging Face config dict: its folder's config.json, else the copy an r1omni
+    export keeps in config.json, else the released model's tower."""
     if path is None or not (path / "config.json").is_file():
-        return dict(KNOWN_TOWERS[kind])
+        return dict(official.get(f"r1omni_{kind}_config") or KNOWN_TOWERS[kind])
     data = json.loads((path / "config.json").read_text())
     if kind == "vision" and "vision_config" in data:  # a whole SigLIP model's config
         data = {**data["vision_config"], "model_type": "siglip_vision_model"}
     return {k: v for k, v in data.items() if not k.startswith(("_", "architectures", "transformers_version"))}
 
 
-def _bert_config(directory: Path, tokenizer_dir: Path) -> dict:
-    for path in (tokenizer_dir / "config.json", directory / "bert_config.json"):
-        if path.is_file():
-            data = json.loads(path.read_text())
-            return {k: v for k, v in data.items() if k in BERT_BASE_UNCASED or k in ("pad_token_id",)}
+def _bert_config(official: dict, tokenizer_dir: Path) -> dict:
+    """The gate's BertConfig dict: the copy an r1omni export keeps in config.json, else the
+    tokenizer folder's config.json (a bert-base-uncased download has one), else bert-base-uncased's."""
+    if official.get("r1omni_bert_config"):
+        return dict(official["r1omni_bert_config"])
+    path = tokenizer_dir / "config.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return {k: v for k, v in data.items() if k in BERT_BASE_UNCASED or k == "pad_token_id"}
     return dict(BERT_BASE_UNCASED)
 
 
@@ -125,14 +134,14 @@ def policy_config(official: dict, directory: Path, bert: dict, slow_fast: bool =
     """r1omni's config of the model an official config.json describes."""
     vision_path = _tower_path(directory, official.get("mm_vision_tower"))
     audio_path = _tower_path(directory, official.get("mm_audio_tower"))
-    vision = _tower_config(vision_path, "vision")
+    vision = _tower_config(vision_path, "vision", official)
     grid = vision["image_size"] // vision["patch_size"]
     lm = {k: official[k] for k in LM_KEYS if k in official}
     return PolicyConfig(
         backend="humanomni", lm={**lm, "model_type": "qwen2"},
         towers={"video": {"kind": "hf_vision", "layer": official.get("mm_vision_select_layer", -2), "pool": grid,
                           "hf_config": vision},
-                "audio": {"kind": "whisper", "pool": 3, "hf_config": _tower_config(audio_path, "audio")}},
+                "audio": {"kind": "whisper", "pool": 3, "hf_config": _tower_config(audio_path, "audio", official)}},
         frozen=["video", "audio"], num_frames=official.get("num_frames", 8), frame_size=vision["image_size"],
         backend_options={"bert": bert, "slow_fast": slow_fast,
                          "tower_paths": {"vision": official.get("mm_vision_tower", "siglip-base-patch16-224"),
@@ -182,7 +191,7 @@ def read_official(directory: str | Path, bert_tokenizer: str | Path | None = Non
     if not weights.is_file():
         raise ConfigError(f"{directory}: no model.safetensors (the released folders hold one file of weights)")
     bert_dir = find_bert_tokenizer(directory, bert_tokenizer)
-    config = policy_config(official, directory, _bert_config(directory, bert_dir), slow_fast)
+    config = policy_config(official, directory, _bert_config(official, bert_dir), slow_fast)
     tokenizer = Qwen2Tokenizer.from_pretrained(directory)
     if tokenizer.chat_template is None:
         raise ConfigError(f"{directory}: the tokenizer has no chat template (tokenizer_config.json or "
@@ -251,6 +260,9 @@ def official_config(policy: HumanOmniPolicy) -> dict:
         "mm_vision_tower": paths.get("vision", "siglip-base-patch16-224"),
         "mm_audio_tower": paths.get("audio", "whisper-large-v3"),
         "torch_dtype": str(policy.lm.dtype).removeprefix("torch."), "use_cache": True,
+        # Read by r1omni when the tower folders above are not there; the official code ignores them.
+        "r1omni_vision_config": vision.config["hf_config"], "r1omni_audio_config": audio.config["hf_config"],
+        "r1omni_bert_config": policy.config.backend_options["bert"],
     }
 
 
