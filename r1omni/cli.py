@@ -135,6 +135,20 @@ def _model_init(args: argparse.Namespace) -> None:
     print(f"{args.preset}: {total / 1e6:.1f} M parameters ({trainable / 1e6:.1f} M trainable) saved to {args.out}")
 
 
+def _model_export(args: argparse.Namespace) -> None:
+    from r1omni.models import HumanOmniPolicy, load_policy
+    from r1omni.models.humanomni import export_official
+
+    check_out_folder(args.out)
+    policy = load_policy(args.model, device="cpu", dtype=args.dtype, bert_tokenizer=args.bert_tokenizer)
+    if not isinstance(policy, HumanOmniPolicy):
+        raise R1OmniError(f"{args.model}: a {policy.config.backend} model; only humanomni models have an official "
+                          "layout to export to")
+    export_official(policy, args.out)
+    print(f"wrote {args.out} in the released HumanOmni/R1-Omni layout ({args.dtype}); its bert_tokenizer/ folder "
+          "holds the gate's tokenizer")
+
+
 def _train(args: argparse.Namespace) -> None:
     from r1omni.train.config import load_config
 
@@ -406,6 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--audio", help="r1omni-0.5b: Whisper model (default openai/whisper-large-v3)")
     init.add_argument("--thinker", help="qwen2.5-omni: checkpoint path or name, e.g. Qwen/Qwen2.5-Omni-7B")
     init.set_defaults(run=_model_init)
+    export = model_commands.add_parser(
+        "export", help="write a humanomni model in the released HumanOmni/R1-Omni layout",
+        description="config.json (model_type HumanOmni_qwen2), one model.safetensors with the official key names, "
+                    "the tokenizer, and bert_tokenizer/ (the gate's tokenizer), as the official code reads them.")
+    export.add_argument("--model", required=True, type=Path, help="a humanomni model (r1omni's save or released)")
+    export.add_argument("--out", required=True, type=Path, help="folder to write")
+    export.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16",
+                        help="weights' dtype (default bfloat16, as released)")
+    export.add_argument("--bert-tokenizer", type=Path, help="the gate's tokenizer, if --model is a released folder "
+                        "without one")
+    export.set_defaults(run=_model_export)
 
     for name, text in (("sft", "supervised fine-tuning: cold start (reasoning), label SFT or captions"),
                        ("grpo", "GRPO with verifiable rewards (accuracy + format)")):

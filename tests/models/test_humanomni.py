@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from corpora import humanomni_reference
-from media_helpers import frame_index, index_frame
 from safetensors.torch import load_file
 from train_helpers import overrides
 
@@ -30,6 +28,10 @@ from r1omni.models.humanomni.policy import instruction
 from r1omni.models.humanomni.projector import pool_faces, slow_fast
 from r1omni.models.shared_prefix import Prompt
 
+from corpora import humanomni_reference
+from media_helpers import frame_index, index_frame
+
+ROOT = Path(__file__).parents[2]
 RTOL = 1e-4  # the bar: max |ours - official| / max |official| per stage
 INSTRUCTION = ("As an emotional recognition expert; throughout the video, which emotion conveyed by the characters "
                "is the most obvious to you?")
@@ -257,3 +259,18 @@ def test_sft_and_grpo_start_from_a_released_folder(fixture_dir, bert_dir, world_
     assert all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(), again.state_dict().values()))
     assert os.environ["R1OMNI_BERT_TOKENIZER"] == str(bert_dir)
     assert np.isfinite(json.loads((tmp_path / "grpo" / "metrics.jsonl").read_text().splitlines()[-1])["loss"])
+
+
+def test_eval_and_export_commands_on_a_released_folder(fixture_dir, bert_dir, world_dir, tmp_path, capsys):
+    main(["eval", "--manifest", str(world_dir / "val.jsonl"), "--model", str(fixture_dir), "--bert-tokenizer",
+          str(bert_dir), "--labels", "dfew", "--max-new-tokens", "4", "--out", str(tmp_path / "eval")])
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["n"] == 4 and metrics["format_rate"] == 0.0  # random weights answer nothing
+    main(["model", "export", "--model", str(fixture_dir), "--bert-tokenizer", str(bert_dir), "--out",
+          str(tmp_path / "bf16")])
+    written = load_file(tmp_path / "bf16" / "model.safetensors")
+    assert {t.dtype for t in written.values()} == {torch.bfloat16}
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    assert main(["model", "export", "--model", str(ROOT / "r1omni" / "assets" / "nano_base"), "--out",
+                 str(tmp_path / "nano")]) == 2
+    assert "only humanomni models have an official layout" in capsys.readouterr().err

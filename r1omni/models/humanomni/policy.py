@@ -115,8 +115,6 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
 
     @classmethod
     def tiny_variants(cls):
-        from r1omni.models.humanomni.official import tiny_humanomni
-
         return {"humanomni": tiny_humanomni}
 
     # ------------------------------------------------------------------ encoding
@@ -255,3 +253,37 @@ def instruction(messages: list[dict]) -> str:
     for placeholder in PLACEHOLDERS.values():
         user = user.replace(placeholder + "\n", "").replace(placeholder, "")
     return user.strip()
+
+
+# ----------------------------------------------------------------------------- tiny test model
+
+
+def tiny_humanomni() -> HumanOmniPolicy:
+    """The humanomni composition at toy widths with random weights (the backend test matrix)."""
+    import tempfile
+
+    from transformers import BertTokenizer
+
+    from r1omni.models.tokenizer import TINY_CORPUS, train_nano_tokenizer
+
+    tokenizer = train_nano_tokenizer(TINY_CORPUS, 300)
+    words = sorted({w for text in TINY_CORPUS for w in text.lower().replace("<", " ").replace(">", " ").split()})
+    with tempfile.TemporaryDirectory() as folder:
+        vocab = Path(folder) / "vocab.txt"
+        vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+        bert_tokenizer = BertTokenizer(str(vocab))
+    lm = dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+              eos_token_id=tokenizer.eos_token_id)
+    vision = dict(model_type="siglip_vision_model", hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                  num_attention_heads=2, image_size=32, patch_size=8)
+    audio = dict(model_type="whisper", d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
+                 num_mel_bins=80, max_source_positions=1500)
+    bert = dict(vocab_size=len(bert_tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                intermediate_size=32)
+    config = PolicyConfig(backend="humanomni", lm=lm,
+                          towers={"video": {"kind": "hf_vision", "layer": -2, "pool": 4, "hf_config": vision},
+                                  "audio": {"kind": "whisper", "pool": 3, "hf_config": audio}},
+                          frozen=["video", "audio"], num_frames=4, frame_size=32,
+                          backend_options={"bert": bert, "gate_hidden": 32})
+    return HumanOmniPolicy(config, tokenizer, bert_tokenizer)
