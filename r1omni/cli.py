@@ -200,7 +200,8 @@ def _predict(args: argparse.Namespace) -> int:
     failed = []
     with PredictionWriter(args.out) if args.out else nullcontext() as writer:  # a bad --out fails before loading
         model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
-                           bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast)
+                           device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
+                           slow_fast=args.slow_fast)
         with progress_bar(transient=True) as bar:
             task = bar.add_task("predicting", total=len(paths))
             for start in range(0, len(paths), args.batch_size):
@@ -260,7 +261,8 @@ def _eval(args: argparse.Namespace) -> int:
     rows = read_manifest(args.manifest)
     check_out_folder(args.out)
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
-                       bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast)
+                       device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
+                       slow_fast=args.slow_fast)
     settings = ("video_audio", "video", "audio") if args.ablate else (args.modal or model_setting(model),)
     with progress_bar(transient=True) as bar:
         tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
@@ -320,6 +322,12 @@ def _parse_seeds(text: str) -> list[int]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise R1OmniError(f"--seeds needs distinct seeds, got {text!r}")
     return seeds
+
+
+def _device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                        help="weights and activations (default: bfloat16 on a GPU that supports it, else float32)")
 
 
 def _released_model_options(parser: argparse.ArgumentParser) -> None:
@@ -458,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")
     predict.add_argument("--model", required=True, type=Path,
                          help="a saved r1omni model folder, or a released HumanOmni/R1-Omni folder")
+    _device_options(predict)
     _released_model_options(predict)
     predict.add_argument("--modal", choices=list(MODAL_SETTINGS),
                          help="which modalities the model sees (R1-Omni's flag; default: those it was trained on)")
@@ -478,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--manifest", type=Path, help="predict every row of this manifest with --model")
     evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder, or a released HumanOmni/R1-Omni "
                           "folder")
+    _device_options(evaluate)
     _released_model_options(evaluate)
     evaluate.add_argument("--modal", choices=list(MODAL_SETTINGS),
                           help="which modalities the model sees (default: those it was trained on)")

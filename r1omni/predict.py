@@ -181,10 +181,12 @@ class Predictor:
         return list(self.predict_clips(items, modalities, batch_size))
 
 
-def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None,
-               bert_tokenizer: str | Path | None = None, slow_fast: bool = False, **settings) -> Predictor:
+def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None, device: str = "auto",
+               dtype: str = "auto", bert_tokenizer: str | Path | None = None, slow_fast: bool = False,
+               **settings) -> Predictor:
     """A saved r1omni model, or a released HumanOmni/R1-Omni folder, ready to predict:
     ``load_model(DIR).predict("clip.mp4")``. `prompt` and `labels` default to the model's training
-    task; `bert_tokenizer` and `slow_fast` apply to released folders (`r1omni.models.load_policy`)."""
-    return Predictor(load_policy(directory, bert_tokenizer=bert_tokenizer, slow_fast=slow_fast), prompt, labels,
-                     **settings)
+    task; `device`/`dtype` as `r1omni.models.load_policy` (auto: CUDA in bfloat16 when present,
+    else the CPU in float32); `bert_tokenizer` and `slow_fast` apply to released folders."""
+    policy = load_policy(directory, device, dtype, bert_tokenizer=bert_tokenizer, slow_fast=slow_fast)
+    return Predictor(policy, prompt, labels, **settings)

@@ -216,10 +216,10 @@ def test_predict_on_a_released_folder_every_modal_setting(fixture_dir, bert_dir,
                                                            capsys):
     """`r1omni predict --model <released folder>`: video+audio, video only, and an audio file alone."""
     clip, sound = make_clip(seconds=2.0), make_audio(seconds=1.5)
-    for modal, path in (("video_audio", clip), ("video", clip), ("audio", sound)):
+    for modal, path, dtype in (("video_audio", clip, "float32"), ("video", clip, "bfloat16"), ("audio", sound, "auto")):
         out = tmp_path / f"{modal}.jsonl"
         code = main(["predict", str(path), "--model", str(fixture_dir), "--bert-tokenizer", str(bert_dir),
-                     "--modal", modal, "--max-new-tokens", "4", "--out", str(out)])
+                     "--modal", modal, "--dtype", dtype, "--max-new-tokens", "4", "--out", str(out)])
         (row,) = [json.loads(line) for line in out.read_text().splitlines()]
         assert code == 0 and row["error"] is None and row["completion"]
 
