@@ -274,3 +274,16 @@ def test_eval_and_export_commands_on_a_released_folder(fixture_dir, bert_dir, wo
     assert main(["model", "export", "--model", str(ROOT / "r1omni" / "assets" / "nano_base"), "--out",
                  str(tmp_path / "nano")]) == 2
     assert "only humanomni models have an official layout" in capsys.readouterr().err
+
+
+def test_a_chat_template_kept_in_chat_template_json_is_read(policy, tmp_path):
+    """Released folders may keep the template in the processor's chat_template.json only."""
+    folder = export_official(policy, tmp_path / "released")
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    template = settings.pop("chat_template", None) or (folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    with pytest.raises(ConfigError, match="no chat template"):
+        load_policy(folder)
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    assert load_policy(folder).tokenizer.chat_template == template

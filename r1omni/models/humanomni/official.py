@@ -193,6 +193,9 @@ def read_official(directory: str | Path, bert_tokenizer: str | Path | None = Non
     bert_dir = find_bert_tokenizer(directory, bert_tokenizer)
     config = policy_config(official, directory, _bert_config(official, bert_dir), slow_fast)
     tokenizer = Qwen2Tokenizer.from_pretrained(directory)
+    template_file = directory / "chat_template.json"  # the processor's copy, saved beside the tokenizer
+    if tokenizer.chat_template is None and template_file.is_file():
+        tokenizer.chat_template = json.loads(template_file.read_text()).get("chat_template")
     if tokenizer.chat_template is None:
         raise ConfigError(f"{directory}: the tokenizer has no chat template (tokenizer_config.json or "
                           "chat_template.json)")
