@@ -85,14 +85,8 @@ class ComposedPolicy(TowerFeatures, OmniPolicy):
 
     # ------------------------------------------------------------------ the interface
 
-    def encoders(self) -> dict[str, nn.Module]:
-        return dict(self.towers)
-
     def adapters(self) -> list[nn.Module]:
         return list(self.projectors.values())
-
-    def replace_encoder(self, modality: str, module: nn.Module) -> None:
-        self.towers[modality] = module
 
     def feature_standardizers(self) -> dict[str, nn.Module]:
         return dict(self.standardizers)
@@ -148,11 +142,6 @@ class ComposedPolicy(TowerFeatures, OmniPolicy):
                            embed(torch.tensor([end], device=self.device))]
         ids = torch.cat(ids)
         return Prompt(torch.cat(embeds), ids, torch.arange(len(ids), device=self.device))
-
-    def weights_changed(self) -> None:
-        for modality, tower in self.towers.items():
-            if modality not in self.config.frozen:
-                tower.forget_fingerprint()
 
     @classmethod
     def tiny_variants(cls):

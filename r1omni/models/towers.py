@@ -55,8 +55,21 @@ class Tower(nn.Module):
 
 
 class TowerFeatures:
-    """Mixin for a policy whose encoders are `Tower`s in ``self.towers``: a tower's output for a
-    clip, read from and written to the policy's feature cache when the tower is frozen."""
+    """Mixin for a policy whose encoders are `Tower`s in ``self.towers`` (an `nn.ModuleDict`): the
+    encoder part of the `OmniPolicy` interface, and a tower's output for a clip, read from and
+    written to the policy's feature cache when the tower is frozen."""
+
+    def encoders(self) -> dict[str, nn.Module]:
+        return dict(self.towers)
+
+    def replace_encoder(self, modality: str, module: nn.Module) -> None:
+        self.towers[modality] = module
+
+    def weights_changed(self) -> None:
+        """Trainable towers' fingerprints are stale after a step or a load; frozen ones keep theirs."""
+        for modality, tower in self.towers.items():
+            if modality not in self.config.frozen:
+                tower.forget_fingerprint()
 
     def has_cached_features(self, modality: str, key: str) -> bool:
         tower = self.towers[modality]

@@ -79,20 +79,9 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
 
     # ------------------------------------------------------------------ the interface
 
-    def encoders(self) -> dict[str, nn.Module]:
-        return dict(self.towers)
-
     def adapters(self) -> list[nn.Module]:
         # The gate's BERT trains with the projectors, as in R1-Omni's GRPO (its SFT froze it).
         return [self.projector, self.audio_projector, self.bert, self.gate]
-
-    def replace_encoder(self, modality: str, module: nn.Module) -> None:
-        self.towers[modality] = module
-
-    def weights_changed(self) -> None:
-        for modality, tower in self.towers.items():
-            if modality not in self.config.frozen:
-                tower.forget_fingerprint()
 
     def frame_reading(self) -> dict:
         # The official process_video: frame indices round((N-1)/8*(i+0.5)), SigLIP's processor
