@@ -178,10 +178,23 @@ def test_released_key_layout_at_full_shapes(policy):
 
 def test_a_wrong_shape_or_a_missing_key_is_named(policy):
     state = official_state_dict(policy)
-    with pytest.raises(ConfigError, match="missing keys.*model.norm.weight|lm.model.norm.weight"):
+    with pytest.raises(ConfigError, match=r"f: missing keys \['lm\.model\.norm\.weight'\]"):
         load_official_weights(policy, {k: v for k, v in state.items() if k != "model.norm.weight"}, "f")
     with pytest.raises(ConfigError, match="unknown key"):
         load_official_weights(policy, {**state, "vision_head.weight": torch.zeros(1)}, "f")
+    with pytest.raises(ConfigError, match=r"f: weights do not fit .*lm\.model\.norm\.weight"):
+        load_official_weights(policy, {**state, "model.norm.weight": torch.zeros(3)}, "f")
+
+
+def test_a_released_folder_without_or_with_damaged_weights_is_named(policy, tmp_path):
+    folder = export_official(policy, tmp_path / "released")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ConfigError, match=f"{weights}: not a readable safetensors file"):
+        load_policy(folder)
+    weights.unlink()
+    with pytest.raises(ConfigError, match="no model.safetensors"):
+        load_policy(folder)
 
 
 def test_export_to_the_official_layout_round_trips(policy, fixture_dir, stages, inputs, tmp_path):
