@@ -300,3 +300,24 @@ def test_a_chat_template_kept_in_chat_template_json_is_read(policy, tmp_path):
         load_policy(folder)
     (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
     assert load_policy(folder).tokenizer.chat_template == template
+
+
+def test_towers_come_from_their_folders_when_those_hold_weights(policy, fixture_dir, tmp_path):
+    """As the official loader does: mm_vision_tower / mm_audio_tower folders with weights win over
+    the copies in model.safetensors (the fixture's tower folders hold configs only)."""
+    from transformers import SiglipVisionConfig, SiglipVisionModel, WhisperConfig, WhisperModel
+
+    folder = export_official(policy, tmp_path / "released")
+    config = json.loads((folder / "config.json").read_text())
+    torch.manual_seed(1)
+    vision = SiglipVisionModel(SiglipVisionConfig.from_pretrained(fixture_dir / config["mm_vision_tower"]))
+    vision.save_pretrained(folder / config["mm_vision_tower"])
+    audio = WhisperModel(WhisperConfig.from_pretrained(fixture_dir / config["mm_audio_tower"]))
+    audio.save_pretrained(folder / config["mm_audio_tower"])
+    loaded = load_policy(folder, device="cpu", dtype="float32")
+    ours, theirs = loaded.towers["video"].model.state_dict(), vision.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert not torch.equal(ours["embeddings.patch_embedding.weight"],
+                           policy.towers["video"].model.state_dict()["embeddings.patch_embedding.weight"])
+    encoder = audio.get_encoder().state_dict()
+    assert all(torch.equal(loaded.towers["audio"].model.state_dict()[k], encoder[k]) for k in encoder)
