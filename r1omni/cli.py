@@ -206,7 +206,8 @@ def _predict(args: argparse.Namespace) -> int:
             task = bar.add_task("predicting", total=len(paths))
             for start in range(0, len(paths), args.batch_size):
                 shown = MODAL_SETTINGS[args.modal] if args.modal else None  # None: the model's own
-                for r in model.predict_paths(paths[start : start + args.batch_size], shown, args.batch_size):
+                for r in model.predict_paths(paths[start : start + args.batch_size], shown, args.batch_size,
+                                             probabilities=args.probabilities):
                     if writer is not None:
                         writer.write(r)
                     bar.console.print(_shown(r), highlight=False, markup=False)
@@ -312,6 +313,29 @@ def _demo(args: argparse.Namespace) -> None:
         console.print(f"- {line}")
     minutes, gigabytes = result.seconds["total"] / 60, result.peak_memory_mb / 1024
     console.print(f"wall time {minutes:.1f} min, peak memory {gigabytes:.2f} GB; report: {args.out / 'report.md'}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise R1OmniError("r1omni serve needs Gradio: pip install 'r1omni[serve]'") from None
+    from r1omni.demo import model_dir
+    from r1omni.predict import load_model
+    from r1omni.serve.analysis import ServeLimits
+    from r1omni.serve.app import build_app, launch
+
+    demo_model = model_dir("grpo", Path("runs/demo"))
+    path = args.model or (demo_model if demo_model.is_dir() else None)
+    limits = ServeLimits(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
+                         max_batch_files=args.max_batch_files, concurrency=args.concurrency,
+                         queue_size=args.queue_size, timeout_s=args.timeout)
+    limits.validate()
+    predictor = load_model(path, max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
+                           bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast) if path else None
+    where = f"http://{args.host}:{args.port}"
+    print(f"serving {path or '(no model: the page says how to get one)'} on {where} (Ctrl+C stops)", flush=True)
+    launch(build_app(predictor, str(path or ""), limits), args.host, args.port, limits)
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -474,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--prompt", help="prompt preset, r1omni or options (default: the model's training prompt)")
     predict.add_argument("--labels", help="label vocabulary for answers, e.g. dfew (default: the model's training "
                          "labels, else any known emotion)")
+    predict.add_argument("--probabilities", action="store_true",
+                         help="add each label's probability as the answer, from the model's distribution there")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("--max-new-tokens", type=int, default=256)
     predict.set_defaults(run=_predict)
@@ -517,6 +543,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                       help="processes writing the world (default: all cores)")
     demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser(
+        "serve", help="a web page to try a model on your own clips (Gradio, on this machine)",
+        description="Upload or record a clip and see the answer, the reasoning, each emotion's probability, the "
+                    "frames and the spectrogram; or run a batch of files or a manifest. Bound to localhost unless "
+                    "--host says otherwise; no share link, no telemetry.",
+    )
+    serve.add_argument("--model", type=Path, help="a saved r1omni model or a released HumanOmni/R1-Omni folder "
+                       "(default: the demo's final model, runs/demo/grpo/final, when it exists)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this "
+                       "machine only; 0.0.0.0 opens it to the network)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--max-upload-mb", type=int, default=200, help="largest file accepted (default 200)")
+    serve.add_argument("--max-seconds", type=float, default=120.0, help="longest clip accepted (default 120)")
+    serve.add_argument("--max-batch-files", type=int, default=200, help="most clips in one batch (default 200)")
+    serve.add_argument("--concurrency", type=int, default=1, help="requests computed at once (default 1)")
+    serve.add_argument("--queue-size", type=int, default=16, help="requests that may wait; more are refused")
+    serve.add_argument("--timeout", type=float, default=300.0, help="seconds before a request is answered "
+                       "with an error (default 300)")
+    serve.add_argument("--max-new-tokens", type=int, default=256)
+    _device_options(serve)
+    _released_model_options(serve)
+    serve.set_defaults(run=_serve)
     return parser
 
 

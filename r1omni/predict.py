@@ -20,7 +20,8 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
-from r1omni.models import OmniPolicy, load_policy
+from r1omni.models import ClipMedia, OmniPolicy, load_policy
+from r1omni.models.shared_prefix import Prompt
 from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think
 
 
@@ -37,9 +38,12 @@ class Prediction:
     error: str | None = None  # why the clip could not be read (then everything else is empty)
     label: str | None = None  # the true label, when the clip came from a manifest
     cues: dict | None = None  # the clip's true cues (synthetic world), for faithfulness
+    # P(label) at the answer over the label vocabulary, when asked for (see answer_probabilities)
+    probabilities: dict[str, float] | None = None
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("label", "cues") or v is not None}
+        optional = ("label", "cues", "probabilities")
+        return {k: v for k, v in asdict(self).items() if k not in optional or v is not None}
 
 
 class PredictionWriter:
@@ -126,51 +130,94 @@ class Predictor:
         answer = extract_answer(text, lenient=True, vocab=self.vocab)
         return Prediction(str(name), answer, raw, extract_think(text), text, raw is not None and answer is None)
 
-    @torch.no_grad()
-    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modalities=None,
-                      batch_size: int = 8, seed: int = 0, temperature: float = 0.0) -> Iterator[Prediction]:
-        """Predictions for (name, video path, audio path) triples, in order, showing the model
-        `modalities` (default: the model's own); a clip that cannot be decoded yields a
-        Prediction with `error` set."""
+    def read(self, name: str, video: str | Path | None, audio: str | Path | None, modalities=None) -> ClipMedia:
+        """A clip's media as the model reads it; `R1OmniError` naming the clip when it cannot be
+        read or holds none of the wanted streams."""
+        modalities = self._modalities(modalities)
+        media = self.policy.read_clip(video, audio, modalities)
+        if not media.present():
+            raise R1OmniError(f"{name}: has no {' or '.join(modalities)} stream the model can use")
+        return media
+
+    def _modalities(self, modalities) -> tuple[str, ...]:
         modalities = tuple(modalities or self.modalities)
         if not modalities or not set(modalities) <= set(MODALITIES):
             raise R1OmniError(f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}")
-        for start in range(0, len(items), batch_size):
-            prompts, names, failed = [], [], {}
-            for name, video, audio in items[start : start + batch_size]:
-                try:
-                    media = self.policy.read_clip(video, audio, modalities)
-                    if not media.present():
-                        raise R1OmniError(f"{name}: has no {' or '.join(modalities)} stream the model can use")
-                    prompts.append(self.policy.prompt(self._messages(media.present()), media))
-                    names.append(name)
-                except R1OmniError as err:
-                    failed[name] = str(err)
-            groups = self.policy.generate(prompts, 1, temperature=temperature, max_new_tokens=self.max_new_tokens,
-                                          seed=seed) if prompts else []
-            texts = {n: g[0].text for n, g in zip(names, groups)}
-            for name, _, _ in items[start : start + batch_size]:
-                if name in failed:
-                    yield Prediction(name, None, None, None, "", False, failed[name])
-                else:
-                    yield self._result(name, texts[name])
+        return modalities
 
-    def predict_rows(self, rows: list[ClipRow], modalities=None, batch_size: int = 8) -> Iterator[Prediction]:
+    @torch.no_grad()
+    def predict_media(self, clips: list[tuple[str, ClipMedia]], seed: int = 0, temperature: float = 0.0,
+                      probabilities: bool = False) -> list[Prediction]:
+        """Predictions for clips already read (`read`), generated as one batch; with
+        `probabilities`, each carries the model's distribution over the labels at its answer."""
+        prompts = [self.policy.prompt(self._messages(media.present()), media) for _, media in clips]
+        groups = self.policy.generate(prompts, 1, temperature=temperature, max_new_tokens=self.max_new_tokens,
+                                      seed=seed) if prompts else []
+        results = []
+        for (name, _), prompt, (completion,) in zip(clips, prompts, groups):
+            result = self._result(name, completion.text)
+            if probabilities:
+                result.probabilities = self.answer_probabilities(prompt, completion.text)
+            results.append(result)
+        return results
+
+    @torch.no_grad()
+    def answer_probabilities(self, prompt: Prompt, completion: str) -> dict[str, float]:
+        """The model's probability of each label as its answer after this completion's reasoning:
+        P(``label</answer>`` | prompt, completion up to ``<answer>``) for every label of the
+        vocabulary, renormalised over the vocabulary. A completion without ``<answer>`` is
+        continued with one, so the figures say what the model would have answered."""
+        cut = completion.find("<answer>")
+        head = completion[: cut + len("<answer>")] if cut >= 0 else completion.rstrip() + "\n<answer>"
+        encode = lambda text: self.policy.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+        head_ids = encode(head)
+        candidates = [encode(f"{head}{label}</answer>") for label in self.vocab]
+        # Where each candidate leaves the shared head: tokenisers may merge across the boundary.
+        starts = [next((i for i, (a, b) in enumerate(zip(head_ids, ids)) if a != b), min(len(head_ids), len(ids)))
+                  for ids in candidates]
+        logprobs, mask = self.policy.completion_logprobs([prompt], candidates)  # [labels, Lc]
+        after = torch.arange(logprobs.shape[1], device=logprobs.device)[None] >= \
+            torch.tensor(starts, device=logprobs.device)[:, None]
+        scores = (logprobs * after).sum(-1)  # [labels]: log P(label</answer> | head)
+        shares = torch.softmax(scores.float(), 0).tolist()
+        return {label: round(share, 6) for label, share in zip(self.vocab, shares)}
+
+    def predict_clips(self, items: list[tuple[str, str | None, str | None]], modalities=None,
+                      batch_size: int = 8, seed: int = 0, temperature: float = 0.0,
+                      probabilities: bool = False) -> Iterator[Prediction]:
+        """Predictions for (name, video path, audio path) triples, in order, showing the model
+        `modalities` (default: the model's own); a clip that cannot be decoded yields a
+        Prediction with `error` set."""
+        modalities = self._modalities(modalities)
+        for start in range(0, len(items), batch_size):
+            read, failed = [], {}
+            for position, (name, video, audio) in enumerate(items[start : start + batch_size]):
+                try:
+                    read.append((name, self.read(name, video, audio, modalities)))
+                except R1OmniError as err:
+                    failed[position] = Prediction(name, None, None, None, "", False, str(err))
+            made = iter(self.predict_media(read, seed, temperature, probabilities))
+            for position in range(len(items[start : start + batch_size])):
+                yield failed[position] if position in failed else next(made)
+
+    def predict_rows(self, rows: list[ClipRow], modalities=None, batch_size: int = 8,
+                     probabilities: bool = False) -> Iterator[Prediction]:
         """Predictions for manifest rows, carrying each row's label and cues."""
         items = [(r.id, r.video, r.audio) for r in rows]
-        for row, prediction in zip(rows, self.predict_clips(items, modalities, batch_size)):
+        for row, prediction in zip(rows, self.predict_clips(items, modalities, batch_size,
+                                                            probabilities=probabilities)):
             prediction.label, prediction.cues = row.label, row.cues
             yield prediction
 
-    def predict(self, path: str | Path, modalities=None) -> Prediction:
+    def predict(self, path: str | Path, modalities=None, probabilities: bool = False) -> Prediction:
         """One file: a video (frames and soundtrack), an audio file, or a still image."""
-        (result,) = self.predict_paths([path], modalities)
+        (result,) = self.predict_paths([path], modalities, probabilities=probabilities)
         if result.error:
             raise R1OmniError(result.error)
         return result
 
-    def predict_paths(self, paths: Iterable[str | Path], modalities=None, batch_size: int = 8
-                      ) -> list[Prediction]:
+    def predict_paths(self, paths: Iterable[str | Path], modalities=None, batch_size: int = 8,
+                      probabilities: bool = False) -> list[Prediction]:
         items = []
         for path in media_paths(paths):
             suffix = path.suffix.lower()
@@ -178,7 +225,7 @@ class Predictor:
             video = None if suffix in AUDIO_EXTENSIONS else str(path)
             audio = None if suffix in IMAGE_EXTENSIONS else str(path)
             items.append((str(path), video, audio))
-        return list(self.predict_clips(items, modalities, batch_size))
+        return list(self.predict_clips(items, modalities, batch_size, probabilities=probabilities))
 
 
 def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None, device: str = "auto",

@@ -76,3 +76,41 @@ def test_predict_out_naming_a_folder_fails_before_the_model_loads(world_dir, tmp
     clip = next((world_dir / "clips" / "val").glob("*.mp4"))
     assert main(["predict", str(clip), "--model", str(tmp_path / "no-model"), "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_answer_probabilities_are_the_models_distribution_over_labels(world_dir, tiny_model):
+    """Each label's share is P(label</answer> | prompt, reasoning up to <answer>), computed here
+    token by token with plain forward passes over the whole sequence, renormalised."""
+    import torch
+
+    model = load_model(tiny_model, labels="dfew", max_new_tokens=10)
+    clip = next((world_dir / "clips" / "val").glob("*.mp4"))
+    media = model.read("clip", clip, clip)
+    prompt = model.policy.prompt(model._messages(media.present()), media)
+    completion = "<think>the brows are lowered</think>\n<answer>angry</answer>"
+    shares = model.answer_probabilities(prompt, completion)
+    assert list(shares) == list(model.vocab) and abs(sum(shares.values()) - 1) < 1e-4
+
+    tokenize = lambda text: model.policy.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    head = "<think>the brows are lowered</think>\n<answer>"
+    scores = []
+    for label in model.vocab:
+        ids = tokenize(head + label + "</answer>")
+        start = next(i for i, (a, b) in enumerate(zip(tokenize(head) + [None], ids)) if a != b)
+        with torch.no_grad():
+            logits, _ = model.policy.completion_logits([prompt], [ids], shared_prefix=False)
+        logprobs = torch.log_softmax(logits[0].float(), -1)
+        scores.append(sum(logprobs[i, ids[i]].item() for i in range(start, len(ids))))
+    expected = torch.softmax(torch.tensor(scores), 0).tolist()
+    assert [shares[label] for label in model.vocab] == pytest.approx(expected, abs=1e-5)
+    # Without an <answer>, the completion is continued with one: the same distribution as above.
+    assert model.answer_probabilities(prompt, "<think>the brows are lowered</think>") == pytest.approx(shares, abs=1e-5)
+
+
+def test_predict_cli_writes_probabilities_when_asked(world_dir, tiny_model, tmp_path):
+    clip = next((world_dir / "clips" / "val").glob("*.mp4"))
+    assert main(["predict", str(clip), "--model", str(tiny_model), "--labels", "dfew", "--probabilities",
+                 "--out", str(tmp_path / "p.jsonl"), "--max-new-tokens", "6"]) == 0
+    (row,) = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert set(row["probabilities"]) == {"happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"}
+    assert abs(sum(row["probabilities"].values()) - 1) < 1e-4
