@@ -1,0 +1,175 @@
+"""What the web page shows, computed without the web page: one clip's answer, reasoning,
+label probabilities, frames and spectrogram; a batch's table, scores and downloads.
+
+Kept free of Gradio so that it is tested directly; `app.py` only wires it to components.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from r1omni.data.manifest import read_manifest
+from r1omni.errors import R1OmniError
+from r1omni.eval.metrics import Scores, class_order, score
+from r1omni.eval.reports import plot_confusion
+from r1omni.eval.run import known_label_rows
+from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, probe
+from r1omni.predict import Prediction, PredictionWriter, Predictor
+from r1omni.prompts import MODAL_SETTINGS
+from r1omni.serve.figures import spectrogram_image
+
+MANIFEST_SUFFIXES = (".jsonl",)
+
+
+@dataclass
+class ServeLimits:
+    """What one request may ask of the server."""
+
+    max_upload_mb: int = 200  # per file, refused by the upload itself
+    max_seconds: float = 120.0  # clip duration read from its headers, refused before decoding
+    max_batch_files: int = 200
+    concurrency: int = 1  # requests computed at once (one model, one set of cores)
+    queue_size: int = 16  # requests waiting beyond those; more are refused
+    timeout_s: float = 300.0  # a request still computing after this is answered with an error
+
+    def validate(self) -> None:
+        if min(self.max_upload_mb, self.max_seconds, self.max_batch_files, self.concurrency,
+               self.queue_size, self.timeout_s) <= 0:
+            raise R1OmniError(f"serve limits must all be positive, got {self}")
+
+
+@dataclass
+class ClipView:
+    prediction: Prediction
+    frames: list[np.ndarray]  # what the model saw, [S, S, 3] uint8 each
+    spectrogram: np.ndarray | None  # [H, W, 3] uint8, of the sound the model heard
+
+
+@dataclass
+class BatchView:
+    predictions: list[Prediction]
+    scores: Scores | None  # when the clips carry labels the model knows
+    confusion_png: Path | None
+    downloads: list[Path] = field(default_factory=list)  # predictions.jsonl, predictions.csv
+    dropped_labels: dict[str, int] = field(default_factory=dict)
+
+
+def check_duration(path: str | Path, limits: ServeLimits) -> None:
+    """Refuse a clip longer than the cap (from its headers; an unreadable file fails here too)."""
+    if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
+        return
+    seconds = probe(path).duration
+    if seconds is not None and seconds > limits.max_seconds:
+        raise R1OmniError(f"{Path(path).name}: {seconds:.0f} s long, over this server's cap of "
+                          f"{limits.max_seconds:.0f} s (r1omni serve --max-seconds)")
+
+
+def streams_of(path: str | Path) -> tuple[str | None, str | None]:
+    """(video, audio) sources of one file: an audio file has no picture, an image no sound."""
+    suffix = Path(path).suffix.lower()
+    return (None if suffix in AUDIO_EXTENSIONS else str(path), None if suffix in IMAGE_EXTENSIONS else str(path))
+
+
+def analyse_clip(predictor: Predictor, video: str | None, audio: str | None, setting: str,
+                 limits: ServeLimits) -> ClipView:
+    """One clip: `video` gives the picture (and the sound when `audio` is None), `audio` the
+    sound; `setting` is a key of MODAL_SETTINGS. Raises `R1OmniError` with a message for the page."""
+    if not video and not audio:
+        raise R1OmniError("upload or record a video or an audio clip first, or pick an example")
+    for path in (video, audio):
+        if path:
+            check_duration(path, limits)
+    picture, sound = streams_of(video) if video else (None, None)
+    sound = audio or sound
+    name = Path(video or audio).name
+    media = predictor.read(name, picture, sound, MODAL_SETTINGS[setting])
+    (prediction,) = predictor.predict_media([(name, media)], probabilities=True)
+    frames = list(media.frames) if media.frames is not None else []
+    heard = spectrogram_image(media.audio) if media.audio is not None else None
+    return ClipView(prediction, frames, heard)
+
+
+def batch_items(files: list[str], manifest: str | None, predictor: Predictor) -> tuple[list, dict[str, int]]:
+    """(name, video, audio, label) per clip, from uploaded media files, or from a manifest whose
+    media are among the uploads (matched by file name) or on this machine; and the rows left
+    out because the model does not know their label."""
+    manifests = [f for f in files if Path(f).suffix.lower() in MANIFEST_SUFFIXES]
+    media = [f for f in files if Path(f).suffix.lower() not in MANIFEST_SUFFIXES]
+    if manifest:
+        manifests.append(manifest)
+    if len(manifests) > 1:
+        raise R1OmniError(f"give one manifest at a time, got {len(manifests)}")
+    if not manifests:
+        return [(Path(f).name, *streams_of(f), None) for f in media], {}
+    uploaded = {Path(f).name: f for f in media}
+
+    def located(path: str | None) -> str | None:
+        return uploaded.get(Path(path).name, path) if path and not Path(path).exists() else path
+
+    kept, dropped = known_label_rows(read_manifest(manifests[0]), predictor.vocab)
+    return [(r.id, located(r.video), located(r.audio), r.label) for r in kept], dropped
+
+
+def analyse_batch(predictor: Predictor, files: list[str], manifest: str | None, setting: str,
+                  limits: ServeLimits, out: Path, progress=None) -> BatchView:
+    """Every clip of a batch: a prediction each (an unreadable or over-long clip gets its error
+    and the others go on), UAR/WAR and a confusion matrix when labels are present, and the
+    predictions written to `out` as JSONL and CSV. `progress(done, total)` as clips finish."""
+    items, dropped = batch_items(files, manifest, predictor)
+    if not items:
+        raise R1OmniError("no clips to analyse: upload media files, or a manifest (.jsonl) with its media")
+    if len(items) > limits.max_batch_files:
+        raise R1OmniError(f"{len(items)} clips, over this server's cap of {limits.max_batch_files} per batch")
+    refused = {}  # position -> the error, for clips refused before decoding
+    for position, (name, video, audio, _) in enumerate(items):
+        try:
+            for path in {video, audio} - {None}:
+                check_duration(path, limits)
+        except R1OmniError as err:
+            refused[position] = Prediction(name, None, None, None, "", False, str(err))
+    readable = [item[:3] for position, item in enumerate(items) if position not in refused]
+    made = predictor.predict_clips(readable, MODAL_SETTINGS[setting], probabilities=True)
+    predictions = []
+    for position, (_, _, _, label) in enumerate(items):
+        prediction = refused[position] if position in refused else next(made)
+        prediction.label = label
+        predictions.append(prediction)
+        if progress is not None:
+            progress(len(predictions), len(items))
+    out.mkdir(parents=True, exist_ok=True)
+    downloads = [out / "predictions.jsonl", out / "predictions.csv"]
+    for path in downloads:
+        with PredictionWriter(path) as writer:
+            for prediction in predictions:
+                writer.write(prediction)
+    scored = [p for p in predictions if p.label and p.error is None]
+    if not scored:
+        return BatchView(predictions, None, None, downloads, dropped)
+    labels = [p.label for p in scored]
+    scores = score(labels, [p.answer for p in scored], [p.completion for p in scored], class_order(labels))
+    return BatchView(predictions, scores, plot_confusion(scores, out / "confusion_matrix.png"), downloads, dropped)
+
+
+class Deadline:
+    """Runs one request at a time on a worker thread and answers after at most `seconds`.
+
+    A computation cannot be interrupted mid-forward: one that overruns keeps its worker (and the
+    model) until it ends, and the request gets an error now; the next request waits its turn.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="r1omni-serve")
+
+    def run(self, fn, *args):
+        future = self.pool.submit(fn, *args)
+        try:
+            return future.result(timeout=self.seconds)
+        except FutureTimeout:
+            raise R1OmniError(f"the request took longer than this server's {self.seconds:.0f} s limit "
+                              "(r1omni serve --timeout); try a shorter clip") from None

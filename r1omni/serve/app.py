@@ -1,0 +1,176 @@
+"""`r1omni serve`: a Gradio page to try a model on your own clips, on this machine only.
+
+The page wires `analysis.py` to components: a clip tab (upload or record video or audio, or
+pick an example; answer, reasoning, label probabilities, frames, spectrogram) and a batch tab
+(files or a manifest; table, UAR/WAR with a confusion matrix, JSONL/CSV downloads). Errors reach
+the page as messages, never as stack traces (those go to the server's log).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from r1omni.errors import R1OmniError
+from r1omni.predict import Predictor
+from r1omni.prompts import MODAL_SETTINGS
+from r1omni.serve.analysis import Deadline, ServeLimits, analyse_batch, analyse_clip
+from r1omni.serve.examples import example_clips
+
+# No telemetry or version checks leave the machine; set before Gradio is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+log = logging.getLogger("r1omni.serve")
+
+SETTING_CHOICES = [("video + audio", "video_audio"), ("video only", "video"), ("audio only", "audio")]
+NO_MODEL = """\
+## No model to serve yet
+
+`r1omni serve` shows a trained model. Either
+
+- train the demo's models (about 15 minutes on 2 CPU cores): `r1omni demo`, then `r1omni serve`
+  (it picks `runs/demo/grpo/final`), or
+- point it at a model folder: `r1omni serve --model DIR` (an r1omni model, or a released
+  HumanOmni / R1-Omni folder).
+"""
+CSS = """
+.r1omni-answer h2 { margin: 0; }
+"""
+
+
+def _named(message: str, uploads) -> str:
+    """`message` naming uploaded files by their names rather than the server's copies."""
+    for path in filter(None, uploads):
+        message = message.replace(str(path), Path(path).name)
+    return message
+
+
+def _page_error(err: Exception, uploads=()) -> gr.Error:
+    """What the page shows for a failed request: our message, or a pointer to the log."""
+    if isinstance(err, R1OmniError):
+        return gr.Error(_named(str(err), uploads), duration=None)
+    log.exception("request failed")
+    return gr.Error(f"internal error ({type(err).__name__}); the server's log has the details", duration=None)
+
+
+def _answer_markdown(prediction) -> str:
+    if prediction.answer:
+        return f"## {prediction.answer}"
+    if prediction.raw_answer is not None:
+        return f"## {prediction.raw_answer!r}\n(outside the model's labels)"
+    return "## (no answer)\nthe completion has no `<answer>`; the chart shows what the model would answer"
+
+
+def _setting_of(predictor: Predictor) -> str:
+    return next(name for name, shown in MODAL_SETTINGS.items() if shown == predictor.modalities)
+
+
+def build_app(predictor: Predictor | None, model_name: str = "", limits: ServeLimits | None = None,
+              work_dir: Path | None = None) -> gr.Blocks:
+    """The page for `predictor` (None: a page that says how to get a model)."""
+    limits = limits or ServeLimits()
+    limits.validate()
+    work_dir = Path(work_dir or tempfile.mkdtemp(prefix="r1omni-serve-"))
+    with gr.Blocks(title="r1omni", analytics_enabled=False) as app:
+        gr.Markdown("# r1omni: emotion with its reasoning, from video and audio")
+        if predictor is None:
+            gr.Markdown(NO_MODEL, elem_id="no-model")
+            return app
+        gr.Markdown(f"Model: `{model_name}` · labels: {', '.join(predictor.vocab)} · runs on this machine; "
+                    f"nothing is sent elsewhere. Clips up to {limits.max_upload_mb} MB and "
+                    f"{limits.max_seconds:.0f} s.")
+        deadline = Deadline(limits.timeout_s)
+        with gr.Tab("One clip"):
+            _clip_tab(predictor, limits, deadline, work_dir)
+        with gr.Tab("Batch"):
+            _batch_tab(predictor, limits, deadline, work_dir)
+    return app
+
+
+def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, work_dir: Path) -> None:
+    with gr.Row():
+        with gr.Column():
+            video = gr.Video(label="video (upload or record)", sources=["upload", "webcam"], format=None, height=320,
+                             webcam_options=gr.WebcamOptions(mirror=False), elem_id="clip-video")
+            audio = gr.Audio(label="audio (upload or record; replaces the video's sound)", type="filepath",
+                             sources=["upload", "microphone"], format=None, elem_id="clip-audio")
+            setting = gr.Radio(SETTING_CHOICES, value=_setting_of(predictor), label="the model sees",
+                               elem_id="clip-setting")
+            run = gr.Button("Recognise", variant="primary", elem_id="clip-run")
+            examples = example_clips(work_dir / "examples")
+            gr.Examples([[str(path), None] for path, _ in examples], inputs=[video, audio],
+                        example_labels=[f"synthetic: {label}" for _, label in examples],
+                        label="examples from the synthetic world")
+        with gr.Column():
+            answer = gr.Markdown(elem_id="clip-answer", elem_classes="r1omni-answer")
+            reasoning = gr.Textbox(label="reasoning", lines=5, interactive=False, elem_id="clip-reasoning")
+            chart = gr.Label(label="probability of each emotion at the answer",
+                             num_top_classes=len(predictor.vocab), elem_id="clip-probabilities")
+            frames = gr.Gallery(label="frames the model saw", columns=4, height=260, object_fit="contain",
+                                elem_id="clip-frames")
+            spectrogram = gr.Image(label="the sound the model heard", interactive=False, elem_id="clip-spectrogram")
+
+    def recognise(video_path, audio_path, shown):
+        try:
+            view = deadline.run(analyse_clip, predictor, video_path, audio_path, shown, limits)
+        except Exception as err:
+            raise _page_error(err, (video_path, audio_path)) from None
+        p = view.prediction
+        return (_answer_markdown(p), p.reasoning or "(no <think> in the completion)\n" + p.completion,
+                p.probabilities, view.frames, view.spectrogram)
+
+    run.click(recognise, [video, audio, setting], [answer, reasoning, chart, frames, spectrogram],
+              concurrency_id="model")
+
+
+def _batch_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, work_dir: Path) -> None:
+    files = gr.File(label="media files, and optionally a manifest (.jsonl) that labels them",
+                    file_count="multiple", elem_id="batch-files")
+    manifest = gr.Textbox(label="or a manifest on this machine (path)", elem_id="batch-manifest")
+    setting = gr.Radio(SETTING_CHOICES, value=_setting_of(predictor), label="the model sees", elem_id="batch-setting")
+    run = gr.Button("Recognise all", variant="primary", elem_id="batch-run")
+    summary = gr.Markdown(elem_id="batch-summary")
+    table = gr.Dataframe(headers=["clip", "label", "answer", "error", "reasoning"], interactive=False,
+                         wrap=True, elem_id="batch-table")
+    confusion = gr.Image(label="confusion matrix", interactive=False, visible=False, elem_id="batch-confusion")
+    downloads = gr.File(label="download the predictions", file_count="multiple", elem_id="batch-downloads")
+
+    def recognise_all(paths, manifest_path, shown, progress=gr.Progress()):
+        out = Path(tempfile.mkdtemp(prefix="batch-", dir=work_dir))
+        try:
+            view = deadline.run(analyse_batch, predictor, list(paths or []), manifest_path.strip() or None,
+                                shown, limits, out, lambda done, total: progress((done, total), unit="clips"))
+        except Exception as err:
+            raise _page_error(err, paths or ()) from None
+        rows = [[p.id, p.label or "", p.answer or "", _named(p.error or "", paths or ()), (p.reasoning or "")[:300]]
+                for p in view.predictions]
+        failed = sum(p.error is not None for p in view.predictions)
+        lines = [f"{len(rows)} clips, {failed} could not be read" if failed else f"{len(rows)} clips"]
+        if view.scores is not None:
+            lines.append(f"**UAR {view.scores.uar:.1%} · WAR {view.scores.war:.1%}** on the {view.scores.n} "
+                         "labelled clips that could be read")
+        if view.dropped_labels:
+            lines.append("left out, labels the model does not know: "
+                         + ", ".join(f"{label} ({n})" for label, n in view.dropped_labels.items()))
+        shown_confusion = gr.Image(value=str(view.confusion_png), visible=True) if view.confusion_png \
+            else gr.Image(value=None, visible=False)
+        return "\n\n".join(lines), rows, shown_confusion, [str(p) for p in view.downloads]
+
+    run.click(recognise_all, [files, manifest, setting], [summary, table, confusion, downloads],
+              concurrency_id="model")
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, limits: ServeLimits | None = None,
+           block: bool = True):
+    """Serve the page on `host:port`: queued, capped, no share link, no telemetry."""
+    limits = limits or ServeLimits()
+    app.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
+    return app.launch(server_name=host, server_port=port, share=False, max_file_size=f"{limits.max_upload_mb}mb",
+                      prevent_thread_lock=not block, ssr_mode=False, pwa=False, mcp_server=False,
+                      enable_monitoring=False, footer_links=["settings"], css=CSS, quiet=True,
+                      allowed_paths=[])
