@@ -1,0 +1,116 @@
+"""What the page shows, computed without a browser: one clip, a batch, limits, pictures."""
+
+import csv
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from r1omni import load_model
+from r1omni.errors import R1OmniError
+from r1omni.media import SAMPLE_RATE
+from r1omni.serve.analysis import Deadline, ServeLimits, analyse_batch, analyse_clip
+from r1omni.serve.examples import example_clips
+from r1omni.serve.figures import log_spectrogram, spectrogram_image
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model):
+    return load_model(tiny_model, labels="dfew", max_new_tokens=8)
+
+
+def test_one_clip_gives_answer_reasoning_probabilities_frames_and_spectrogram(predictor, world_dir):
+    clip = str(world_dir / "clips" / "val" / "val_000000.mp4")
+    view = analyse_clip(predictor, clip, None, "video_audio", ServeLimits())
+    assert set(view.prediction.probabilities) == set(predictor.vocab)
+    assert abs(sum(view.prediction.probabilities.values()) - 1) < 1e-4
+    assert len(view.frames) == predictor.policy.config.num_frames
+    assert view.spectrogram.ndim == 3 and view.spectrogram.shape[2] == 3
+    audio_only = analyse_clip(predictor, clip, None, "audio", ServeLimits())
+    assert audio_only.frames == [] and audio_only.spectrogram is not None
+
+
+def test_clip_errors_name_the_problem(predictor, world_dir, tmp_path):
+    with pytest.raises(R1OmniError, match="upload or record"):
+        analyse_clip(predictor, None, None, "video_audio", ServeLimits())
+    clip = str(world_dir / "clips" / "val" / "val_000000.mp4")
+    with pytest.raises(R1OmniError, match=r"val_000000.mp4: \d+ s long, over this server's cap of 1 s"):
+        analyse_clip(predictor, clip, None, "video_audio", ServeLimits(max_seconds=1))
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    with pytest.raises(R1OmniError, match="broken.mp4: not a readable media file"):
+        analyse_clip(predictor, str(broken), None, "video_audio", ServeLimits())
+
+
+def test_batch_from_a_manifest_scores_and_writes_every_row(predictor, world_dir, tmp_path):
+    rows = [json.loads(line) for line in (world_dir / "val.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["video"] = row["audio"] = str(world_dir / row["video"])
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    rows.append({"id": "broken", "label": "sad", "dataset": "x", "video": str(broken)})
+    rows.append({**rows[0], "id": "calm_one", "label": "calm"})
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    seen = []
+    view = analyse_batch(predictor, [], str(manifest), "video_audio", ServeLimits(), tmp_path / "out",
+                         lambda done, total: seen.append((done, total)))
+    assert [p.id for p in view.predictions] == [r["id"] for r in rows[:-1]]  # calm: not a dfew label
+    assert view.dropped_labels == {"calm": 1}
+    assert [p.error is not None for p in view.predictions] == [False] * 4 + [True]
+    assert view.scores.n == 4 and 0 <= view.scores.uar <= 1 and view.confusion_png.is_file()
+    assert seen[-1] == (5, 5)
+    written = [json.loads(line) for line in view.downloads[0].read_text().splitlines()]
+    assert [r["id"] for r in written] == [p.id for p in view.predictions] and "probabilities" in written[0]
+    assert len(list(csv.DictReader(view.downloads[1].open()))) == 5
+
+
+def test_batch_finds_an_uploaded_manifests_media_among_the_uploads(predictor, world_dir, tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    clips = sorted((world_dir / "clips" / "val").glob("*.mp4"))[:2]
+    for clip in clips:
+        shutil.copy(clip, uploads / clip.name)
+    manifest = tmp_path / "elsewhere" / "labels.jsonl"
+    manifest.parent.mkdir()
+    rows = [{"id": c.stem, "label": "happy", "dataset": "x", "video": f"clips/{c.name}"} for c in clips]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    files = [str(uploads / c.name) for c in clips] + [str(manifest)]
+    view = analyse_batch(predictor, files, None, "video", ServeLimits(), tmp_path / "out")
+    assert [p.error for p in view.predictions] == [None, None] and view.scores.n == 2
+    plain = analyse_batch(predictor, files[:2], None, "video", ServeLimits(), tmp_path / "out2")
+    assert [p.id for p in plain.predictions] == [c.name for c in clips] and plain.scores is None
+    with pytest.raises(R1OmniError, match="over this server's cap of 1 per batch"):
+        analyse_batch(predictor, files[:2], None, "video", ServeLimits(max_batch_files=1), tmp_path / "out3")
+    with pytest.raises(R1OmniError, match="no clips to analyse"):
+        analyse_batch(predictor, [], None, "video", ServeLimits(), tmp_path / "out4")
+
+
+def test_a_request_past_the_deadline_is_answered_with_an_error():
+    deadline = Deadline(0.2)
+    assert deadline.run(lambda x: x + 1, 1) == 2
+    started = time.perf_counter()
+    with pytest.raises(R1OmniError, match="longer than this server's 0 s limit|longer than"):
+        deadline.run(time.sleep, 2)
+    assert time.perf_counter() - started < 1.5
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(R1OmniError, match="must all be positive"):
+        ServeLimits(timeout_s=0).validate()
+
+
+def test_spectrogram_of_a_tone_peaks_at_its_frequency():
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    decibels = log_spectrogram(np.sin(2 * np.pi * 1000 * t).astype(np.float32))
+    bin_hz = SAMPLE_RATE / 400  # 25 ms windows
+    assert decibels.mean(1).argmax() == round(1000 / bin_hz)
+    assert spectrogram_image(np.zeros(100, np.float32)).shape[2] == 3
+
+
+def test_examples_are_clips_of_the_synthetic_world(tmp_path):
+    examples = example_clips(tmp_path)
+    assert len(examples) == 4 and all(path.is_file() and label for path, label in examples)
+    assert example_clips(tmp_path) == examples  # written once
