@@ -1,8 +1,9 @@
 """LM passes where the G completions of a prompt share its prefix.
 
-`generate` prefills each prompt once and samples G continuations from G copies of its KV
-cache, held in buffers allocated once for the whole completion (a cache that grows by
-concatenation copies itself at every token: 80% of decoding time at 1,000-token prompts);
+`generate` prefills each prompt once and samples G continuations that attend to one copy of
+its KV cache (cascade attention, `cascade.py`), their own keys and values held in buffers
+allocated once for the whole completion (a cache that grows by concatenation copies itself at
+every token: 80% of decoding time at 1,000-token prompts);
 `completion_logits` runs each prompt once with its G completions attending to the
 cached keys and values. Gradients flow back through the cache into the prompt, so they equal
 those of running every completion with its own copy of the prompt (``shared_prefix=False``).
@@ -13,9 +14,13 @@ embeddings (Qwen2.5-Omni). A completion continues from the prompt's largest posi
 
 from __future__ import annotations
 
+import inspect
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+
+from r1omni.models.cascade import NO_MASKS, CascadeCache, decoding_over
 
 
 @dataclass
@@ -79,9 +84,12 @@ class SharedPrefixLM:
         return nxt.expand(3, -1, -1) if positions.dim() == 3 else nxt
 
     def _prefill(self, prompts: list[Prompt]):
-        """Run the prompts once: next-token logits ``[P, V]``, the KV cache, mask, positions."""
+        """Run the prompts once: next-token logits ``[P, V]``, the KV cache, mask, positions.
+        Only the last position's logits are computed where the LM can skip the others (at a 150k
+        vocabulary, the output layer over a 1,000-token prompt costs as much as the layers)."""
         embeds, mask, positions = self._collate(prompts)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.lm.forward).parameters else {}
+        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **last_only)
         return out.logits[:, -1], out.cache, mask, positions
 
     def completion_logits(self, prompts: list[Prompt], completions: list[list[int]],
@@ -123,11 +131,13 @@ class SharedPrefixLM:
     @torch.no_grad()
     def generate(self, prompts: list[Prompt], num_generations: int = 1, temperature: float = 1.0,
                  top_p: float = 1.0, max_new_tokens: int = 128, stop: list[int] | None = None,
-                 seed: int | list[int] | None = None) -> list[list[Completion]]:
+                 seed: int | list[int] | None = None, cascade: bool = True) -> list[list[Completion]]:
         """Sample `num_generations` completions per prompt from one prefill per prompt.
 
-        Temperature 0 decodes greedily. `seed` may be one seed per prompt: a prompt then samples
-        the same completions whatever batch it is generated in (several processes, or one).
+        Temperature 0 decodes greedily. Decoding attends to one copy of each prompt's cache
+        (`cascade`, see `r1omni.models.cascade`); ``cascade=False`` repeats it per completion.
+        `seed` may be one seed per prompt: a prompt then samples the same completions whatever
+        batch it is generated in (several processes, or one).
         Returns one list of completions per prompt.
         """
         seeds = seed if isinstance(seed, (list, tuple)) else [seed]
@@ -140,34 +150,27 @@ class SharedPrefixLM:
             raise ValueError(f"{len(generators)} seeds for {len(prompts)} prompts")
         stops = torch.tensor(stop if stop is not None else self.stop_ids, device=self.device)
         logits, prefix, mask, positions = self._prefill(prompts)
-        length = mask.shape[1]
-        cache = _preallocated(prefix, num_generations, length + max_new_tokens)
         logits = logits.repeat_interleave(num_generations, 0)  # [B, V]
-        # [B, Lp + max_new_tokens]: the prompt's padding mask, then each token as it is fed
-        mask = torch.cat([mask.repeat_interleave(num_generations, 0),
-                          mask.new_zeros(len(logits), max_new_tokens)], 1)
         steps = self._continue(positions, num_generations, max_new_tokens)  # [(3,) B, max_new_tokens]
         rows = len(logits)
         done = torch.zeros(rows, dtype=torch.bool, device=self.device)
         stopped = torch.zeros_like(done)
         tokens = []
-        for step in range(max_new_tokens):
-            if len(generators) == 1:
-                token = _sample(logits, temperature, top_p, generators[0])  # [B]
-            else:  # each prompt's rows from its own generator
-                token = torch.cat([_sample(part, temperature, top_p, g)
-                                   for part, g in zip(logits.split(num_generations), generators)])
-            token = torch.where(done, self.tokenizer.pad_token_id, token)
-            hit = torch.isin(token, stops) & ~done
-            stopped |= hit
-            tokens.append(torch.where(hit, -1, token))
-            done |= hit
-            if done.all() or step + 1 == max_new_tokens:
-                break
-            mask[:, length + step] = 1
-            out = self.lm(input_ids=token[:, None], attention_mask=mask, position_ids=steps[..., step : step + 1],
-                          cache=cache)
-            cache, logits = out.cache, out.logits[:, -1]
+        with _decoding_steps(self.lm, prefix, mask, num_generations, max_new_tokens, cascade) as feed:
+            for step in range(max_new_tokens):
+                if len(generators) == 1:
+                    token = _sample(logits, temperature, top_p, generators[0])  # [B]
+                else:  # each prompt's rows from its own generator
+                    token = torch.cat([_sample(part, temperature, top_p, g)
+                                       for part, g in zip(logits.split(num_generations), generators)])
+                token = torch.where(done, self.tokenizer.pad_token_id, token)
+                hit = torch.isin(token, stops) & ~done
+                stopped |= hit
+                tokens.append(torch.where(hit, -1, token))
+                done |= hit
+                if done.all() or step + 1 == max_new_tokens:
+                    break
+                logits = feed(token, steps[..., step : step + 1])
         table = torch.stack(tokens, 1).tolist() if tokens else [[] for _ in range(rows)]
         results = []
         for row, sequence in enumerate(table):
@@ -175,6 +178,33 @@ class SharedPrefixLM:
             results.append(Completion(ids, self.tokenizer.decode(ids, skip_special_tokens=False),
                                       bool(stopped[row])))
         return [results[i : i + num_generations] for i in range(0, rows, num_generations)]
+
+
+@contextmanager
+def _decoding_steps(lm, prefix, mask: torch.Tensor, group: int, max_new: int, cascade: bool = True):
+    """After a prefill (its cache `prefix` and padding `mask` ``[P, Lp]``), a function that feeds
+    one token per row ``[B]`` at positions ``[(3,) B, 1]`` and returns the next logits ``[B, V]``,
+    B = P * group. With `cascade`, attention reads each prompt's prefix once for its group;
+    otherwise the prefix is repeated `group` times into buffers for the whole completion."""
+    if cascade and not any(getattr(m, "sliding_window", None) for m in lm.modules()):
+        cache = CascadeCache(prefix, mask, group, max_new)
+        with decoding_over(lm):
+            yield lambda token, position: lm(input_ids=token[:, None], attention_mask=NO_MASKS, position_ids=position,
+                                             cache=cache, cascade=cache).logits[:, -1]
+        return
+    length = mask.shape[1]
+    cache = _preallocated(prefix, group, length + max_new)
+    # [B, Lp + max_new]: the prompt's padding mask, then each token as it is fed
+    full = torch.cat([mask.repeat_interleave(group, 0), mask.new_zeros(len(mask) * group, max_new)], 1)
+    fed = 0
+
+    def feed(token: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        nonlocal fed
+        full[:, length + fed] = 1
+        fed += 1
+        return lm(input_ids=token[:, None], attention_mask=full, position_ids=position, cache=cache).logits[:, -1]
+
+    yield feed
 
 
 def _preallocated(cache, group: int, length: int):
@@ -196,7 +226,9 @@ def is_checkpointing(lm) -> bool:
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> torch.Tensor:
-    """One token per row ``[B]`` from logits ``[B, V]`` (greedy at temperature 0)."""
+    """One token per row ``[B]`` from logits ``[B, V]`` (greedy at temperature 0), by inverting each
+    row's cumulative distribution at one uniform draw (`torch.multinomial` draws an exponential
+    per vocabulary entry: most of a decoding step's sampling time at a 150k vocabulary)."""
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, -1)
@@ -204,4 +236,7 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator: t
         sorted_probs, order = probs.sort(-1, descending=True)
         keep = sorted_probs.cumsum(-1) - sorted_probs < top_p  # always keeps the top token
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs * keep)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    cumulative = probs.cumsum(-1)  # [B, V]
+    draw = torch.rand(len(probs), 1, generator=generator, device=probs.device) * cumulative[:, -1:]
+    # the first entry whose cumulative probability exceeds the draw (never one of probability 0)
+    return torch.searchsorted(cumulative, draw, right=True)[:, 0].clamp_max(probs.shape[-1] - 1)

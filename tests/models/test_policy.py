@@ -106,11 +106,13 @@ def test_generation_is_reproducible_and_stops(policy):
     assert stopped[0][0].ids == [] and stopped[0][0].stopped
 
 
-def test_decoding_with_the_preallocated_cache_equals_the_full_forward_pass(policy):
-    """generate()'s decoding: the prefill's cache repeated G times into preallocated buffers, a
-    padding mask over all of them, one token at a time. Its logits equal those of a plain forward
-    pass over prompt + completion, for prompts of different lengths (left padding)."""
-    from r1omni.models.shared_prefix import _preallocated
+@pytest.mark.parametrize("cascade", [True, False], ids=["cascade", "repeated-prefix"])
+def test_decoding_equals_the_full_forward_pass(policy, cascade):
+    """generate()'s decoding, one token at a time after the prefill: over one copy of each
+    prompt's cache (cascade attention) or over G copies in preallocated buffers. Its logits equal
+    those of a plain forward pass over prompt + completion, for prompts of different lengths
+    (left padding)."""
+    from r1omni.models.shared_prefix import _decoding_steps
 
     prompts = [policy.build_inputs(build_messages(modalities=m), policy.encode(clip_for(policy, i, m)))
                for i, m in enumerate([("video", "audio"), ("audio",)])]
@@ -119,23 +121,30 @@ def test_decoding_with_the_preallocated_cache_equals_the_full_forward_pass(polic
     with torch.no_grad():
         expected, _ = policy.completion_logits(prompts, completions.tolist(), shared_prefix=False)  # [B, steps, V]
         first, prefix, mask, positions = policy._prefill(prompts)
-        length = mask.shape[1]
-        cache = _preallocated(prefix, G, length + steps)
-        mask = torch.cat([mask.repeat_interleave(G, 0), mask.new_zeros(2 * G, steps)], 1)
         place = policy._continue(positions, G, steps)
         got = [first.repeat_interleave(G, 0)]
-        for step in range(steps - 1):
-            mask[:, length + step] = 1
-            out = policy.lm(input_ids=torch.from_numpy(completions[:, step : step + 1]), attention_mask=mask,
-                            position_ids=place[..., step : step + 1], cache=cache)
-            cache, logits = out.cache, out.logits[:, -1]
-            got.append(logits)
+        with _decoding_steps(policy.lm, prefix, mask, G, steps, cascade) as feed:
+            for step in range(steps - 1):
+                got.append(feed(torch.from_numpy(completions[:, step]), place[..., step : step + 1]))
     assert relative(torch.stack(got, 1), expected) < 1e-4
     # and generate() itself, greedy, follows the same logits
-    greedy = [c.ids for g in policy.generate(prompts, G, max_new_tokens=steps, temperature=0, stop=[]) for c in g]
+    greedy = [c.ids for g in policy.generate(prompts, G, max_new_tokens=steps, temperature=0, stop=[],
+                                             cascade=cascade) for c in g]
     with torch.no_grad():
         logits, _ = policy.completion_logits(prompts, greedy, shared_prefix=False)
     assert logits.argmax(-1).tolist() == greedy
+
+
+def test_sampling_follows_the_distribution_and_never_draws_impossible_tokens():
+    from r1omni.models.shared_prefix import _sample
+
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.2, 0.0])
+    logits = torch.log(probs).expand(4000, -1)  # [B, V], -inf where impossible
+    draws = _sample(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=5).float() / len(draws)
+    assert counts[1] == 0 and counts[4] == 0
+    assert torch.allclose(counts, probs, atol=0.03)
+    assert _sample(torch.log(probs)[None], 0.0, 1.0, torch.Generator()).tolist() == [0]  # greedy
 
 
 def test_top_p_keeps_only_the_nucleus():
