@@ -95,7 +95,7 @@ class GRPOTrainer(Trainer):
             base = (train.seed * 1_000_003 + step * 101 + round_) * 4096
             seeds = [base + self.rank + self.processes * i for i in range(len(examples))]
             self.policy.eval()
-            with timer("generate"):
+            with timer("generate"), self.autocast():
                 groups = generate_groups(self.policy, examples, g, seeds)
             self.policy.train()
             with timer("reward"):
