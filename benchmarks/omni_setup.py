@@ -18,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,26 +42,68 @@ CORPUS = ["As an emotional recognition expert; throughout the video, which emoti
           "<answer> </answer> tags.", "happy sad neutral angry surprise disgust fear", "the face and the voice"] * 20
 
 
-def build_model(out: Path, width: int = 256, layers: int = 4, vocab: int = 2048, num_frames: int = NUM_FRAMES,
+@dataclass(frozen=True)
+class Shapes:
+    """Sizes of the benchmark model's parts: LM, vision tower (SigLIP), audio tower (Whisper encoder)."""
+
+    lm_width: int
+    lm_layers: int
+    lm_heads: int
+    lm_kv_heads: int
+    lm_ffn: int
+    vocab: int
+    vision_width: int
+    vision_layers: int
+    vision_heads: int
+    vision_ffn: int
+    audio_width: int
+    audio_layers: int
+    audio_heads: int
+    audio_ffn: int
+
+    @classmethod
+    def toy(cls, width: int = 256, layers: int = 4) -> Shapes:
+        """One width and depth for every part (the figures before --shapes existed)."""
+        heads = max(1, width // 64)
+        return cls(width, layers, heads, max(1, heads // 2), width * 3, 2048,
+                   width, layers, heads, width * 3, width, layers, heads, width * 3)
+
+
+# R1-Omni-0.5B's parts (HumanOmni-0.5B): Qwen2.5-0.5B, SigLIP base patch16-224, Whisper-large-v3's encoder.
+SHAPES = {
+    "toy": Shapes.toy(),
+    "r1omni-0.5b": Shapes(lm_width=896, lm_layers=24, lm_heads=14, lm_kv_heads=2, lm_ffn=4864, vocab=151936,
+                          vision_width=768, vision_layers=12, vision_heads=12, vision_ffn=3072,
+                          audio_width=1280, audio_layers=32, audio_heads=20, audio_ffn=5120),
+}
+
+
+def build_model(out: Path, shapes: Shapes | None = None, num_frames: int = NUM_FRAMES,
                 audio_pool: int = AUDIO_POOL) -> Path:
-    """A composed Qwen2 + SigLIP + Whisper-encoder policy at small widths, saved to `out`."""
+    """A composed Qwen2 + SigLIP + Whisper-encoder policy with random weights at `shapes`, saved to `out`.
+    The tokenizer is the small nano one; the LM keeps `shapes.vocab` rows (ids past the tokenizer
+    decode to nothing), so its embedding and output layers have their real size."""
     from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel, WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+    s = shapes or SHAPES["toy"]
     torch.manual_seed(0)
-    tokenizer = train_nano_tokenizer(CORPUS, vocab)
-    heads = max(1, width // 64)
-    lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=width * 3,
-                                      num_hidden_layers=layers, num_attention_heads=heads,
-                                      num_key_value_heads=max(1, heads // 2), max_position_embeddings=4096,
+    tokenizer = train_nano_tokenizer(CORPUS, min(s.vocab, 2048))
+    lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=s.vocab, hidden_size=s.lm_width, intermediate_size=s.lm_ffn,
+                                      num_hidden_layers=s.lm_layers, num_attention_heads=s.lm_heads,
+                                      num_key_value_heads=s.lm_kv_heads, max_position_embeddings=4096,
                                       tie_word_embeddings=True))
-    vision = SiglipVisionModel(SiglipVisionConfig(image_size=FRAME_SIZE, patch_size=PATCH, hidden_size=width,
-                                                  num_hidden_layers=layers, num_attention_heads=heads,
-                                                  intermediate_size=width * 3))
-    audio = WhisperEncoder(WhisperConfig(d_model=width, encoder_layers=layers, encoder_attention_heads=heads,
-                                         encoder_ffn_dim=width * 3, num_mel_bins=128, max_source_positions=1500))
+    vision = SiglipVisionModel(SiglipVisionConfig(image_size=FRAME_SIZE, patch_size=PATCH, hidden_size=s.vision_width,
+                                                  num_hidden_layers=s.vision_layers,
+                                                  num_attention_heads=s.vision_heads, intermediate_size=s.vision_ffn))
+    audio = WhisperEncoder(WhisperConfig(d_model=s.audio_width, encoder_layers=s.audio_layers,
+                                         encoder_attention_heads=s.audio_heads, encoder_ffn_dim=s.audio_ffn,
+                                         num_mel_bins=128, max_source_positions=1500))
     policy = composed(lm, tokenizer, vision, audio, vision_pool=VISION_POOL, audio_pool=audio_pool,
-                      frame_size=FRAME_SIZE, num_frames=num_frames, projector_hidden=width)
+                      frame_size=FRAME_SIZE, num_frames=num_frames, projector_hidden=s.lm_width)
+    if policy.lm.get_input_embeddings().num_embeddings < s.vocab:  # composed() fits it to the tokenizer
+        policy.lm.resize_token_embeddings(s.vocab)
+        policy.config.lm["vocab_size"] = s.vocab
     return policy.save_pretrained(out)
 
 
@@ -77,12 +120,14 @@ def write_clips(out: Path, count: int, seconds: float = 4.0) -> Path:
     return write_manifest(rows, out / "clips.jsonl")
 
 
-def step_config(model: Path, manifest: Path, out: Path, prompts: int, G: int, completion: int, cache: str):
+def step_config(model: Path, manifest: Path, out: Path, prompts: int, G: int, completion: int, cache: str,
+                bf16: bool = False):
     """The paper's GRPO settings (KL 0.04, loss grpo) at the benchmark's sizes; one micro-batch
-    per prompt group."""
+    per prompt group; `bf16` autocasts the passes (weights stay float32)."""
     overrides = [f"model.path={model}", f"data.train={manifest}", f"train.output_dir={out}", "grpo.preset=r1omni",
                  f"grpo.num_generations={G}", f"train.batch_size={prompts * G}", f"train.micro_batch_size={G}",
-                 f"grpo.max_completion_length={completion}", "train.max_steps=1000", f"model.feature_cache={cache}"]
+                 f"grpo.max_completion_length={completion}", "train.max_steps=1000", f"model.feature_cache={cache}",
+                 f"model.bf16={str(bf16).lower()}"]
     return load_config(None, overrides, kind="grpo")
 
 
@@ -96,7 +141,7 @@ class OriginalSchemeTrainer(GRPOTrainer):
         torch.manual_seed(step)
         groups = []
         self.policy.eval()
-        with torch.no_grad(), timer("generate"):
+        with torch.no_grad(), timer("generate"), self.autocast():
             for example in examples:
                 prompt = self.policy.prompt(example.messages, example.media)  # towers run once per prompt
                 # generate() expands the prompt G times before prefilling it, as the original does.
@@ -120,11 +165,11 @@ class OriginalSchemeTrainer(GRPOTrainer):
 
 
 def make_trainer(mode: str, model: Path, manifest: Path, out: Path, prompts: int, G: int,
-                 completion: int) -> GRPOTrainer:
+                 completion: int, bf16: bool = False) -> GRPOTrainer:
     """``original``: no feature cache; ``r1omni``: a feature cache filled before timing (as
     `r1omni cache build` does once per dataset), `cache_build_s` set on the trainer."""
     cache = str(out / "cache") if mode == "r1omni" else "none"
-    config = step_config(model, manifest, out / mode, prompts, G, completion, cache)
+    config = step_config(model, manifest, out / mode, prompts, G, completion, cache, bf16)
     if mode == "original":
         return OriginalSchemeTrainer(config)
     trainer = GRPOTrainer(config)

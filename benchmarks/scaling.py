@@ -15,7 +15,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from omni_setup import build_model, make_trainer, prompt_length, time_steps, workdir, write_clips  # noqa: E402
+from omni_setup import (  # noqa: E402
+    Shapes,
+    build_model,
+    make_trainer,
+    prompt_length,
+    time_steps,
+    workdir,
+    write_clips,
+)
 
 # (frames, audio pool) -> prompt of about 49 * frames + 1500 / pool + 60 tokens
 PROMPT_SHAPES = [(2, 12), (4, 6), (8, 3), (16, 2), (24, 2)]
@@ -70,7 +78,7 @@ def main() -> None:
     work = workdir()
     manifest = write_clips(work / "clips", args.prompts * (args.steps + 1))
     results = {"by_G": [], "by_length": [], "length_G": args.length_G}
-    base = build_model(work / "model-8", args.width, args.layers)
+    base = build_model(work / "model-8", Shapes.toy(args.width, args.layers))
     base_length = prompt_length(base, manifest)
     for G in GROUP_SIZES:
         point = step_seconds(base, manifest, work / f"g{G}", G, args.completion, args.prompts, args.steps)
@@ -78,7 +86,7 @@ def main() -> None:
         print(f"G {G:>3}  prompt {base_length:>5}  original {point['original']:7.2f} s  r1omni {point['r1omni']:7.2f} s"
               f"  ratio {point['original'] / point['r1omni']:.2f}x", flush=True)
     for frames, pool in PROMPT_SHAPES:
-        model = build_model(work / f"model-{frames}-{pool}", args.width, args.layers, num_frames=frames,
+        model = build_model(work / f"model-{frames}-{pool}", Shapes.toy(args.width, args.layers), num_frames=frames,
                             audio_pool=pool)
         length = prompt_length(model, manifest)
         point = step_seconds(model, manifest, work / f"len{length}", args.length_G, args.completion, args.prompts,
