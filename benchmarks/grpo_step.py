@@ -57,6 +57,34 @@ def matmul_peak(device: str, dtype: torch.dtype, seconds: float = 2.0) -> float:
     return best
 
 
+def _attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """Scores and weighted values of fused attention ``[B, Hq, Lq, d]`` over ``[B, Hkv, Lk, d]``
+    (grouped-query heads too, which some torch releases' own formula rejects)."""
+    b, heads, lq, d = query_shape
+    return 2 * b * heads * lq * key_shape[2] * (d + value_shape[3])
+
+
+def _attention_backward_flops(grad_shape, query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """Its backward: four products of the forward's size (dP, dV, dQ, dK), as torch counts it."""
+    b, heads, lq, d = query_shape
+    return 4 * 2 * b * heads * lq * key_shape[2] * d
+
+
+def _addmm_flops(bias_shape, a_shape, b_shape, *args, **kwargs) -> int:
+    """addmm's product; tolerant of the out_dtype argument TRL's kernels pass (torch 2.11's own
+    formula fails on it)."""
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+ATTENTION_OPS = {name: _attention_flops for name in (
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu")}
+ATTENTION_OPS.update({f"{name}_backward": _attention_backward_flops for name in list(ATTENTION_OPS)})
+FLOP_FORMULAS = {getattr(torch.ops.aten, name): formula for name, formula in ATTENTION_OPS.items()
+                 if hasattr(torch.ops.aten, name)}
+FLOP_FORMULAS[torch.ops.aten.addmm] = _addmm_flops
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -76,7 +104,7 @@ class Mode:
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         self.warmup = warmup
-        self.counter = FlopCounterMode(display=False).__enter__() if warmup else None
+        self.counter = FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS).__enter__() if warmup else None
         self.memory = PeakRSS().__enter__()
         self.started = time.perf_counter()
 

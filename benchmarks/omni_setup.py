@@ -146,7 +146,8 @@ class OriginalSchemeTrainer(GRPOTrainer):
                 prompt = self.policy.prompt(example.messages, example.media)  # towers run once per prompt
                 # generate() expands the prompt G times before prefilling it, as the original does.
                 ids = self.policy.lm.generate(
-                    inputs_embeds=prompt.embeds[None], attention_mask=torch.ones_like(prompt.ids)[None],
+                    inputs_embeds=prompt.embeds[None],
+                    attention_mask=torch.ones_like(prompt.ids, device=self.policy.device)[None],
                     do_sample=True, temperature=g.temperature, top_p=g.top_p, num_return_sequences=g.num_generations,
                     max_new_tokens=g.max_completion_length, min_new_tokens=g.max_completion_length,
                     pad_token_id=self.policy.tokenizer.pad_token_id)
