@@ -35,6 +35,7 @@ from omni_setup import (  # noqa: E402
     build_model,
     make_trainer,
     prompt_length,
+    sync,
     workdir,
     write_clips,
 )
@@ -48,11 +49,11 @@ def matmul_peak(device: str, dtype: torch.dtype, seconds: float = 2.0) -> float:
     b = torch.randn(n, n, device=device, dtype=dtype)
     best, started = 0.0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        _sync(device)
+        sync(device)
         tick = time.perf_counter()
         for _ in range(4):
             a @ b
-        _sync(device)
+        sync(device)
         best = max(best, 4 * 2 * n**3 / (time.perf_counter() - tick))
     return best
 
@@ -85,11 +86,6 @@ FLOP_FORMULAS = {getattr(torch.ops.aten, name): formula for name, formula in ATT
 FLOP_FORMULAS[torch.ops.aten.addmm] = _addmm_flops
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 class Mode:
     """One mode's steps: seconds of each timed step, FLOPs of its warm-up step, stage seconds and
     peak memory (CPU: resident memory above the step's start; GPU: allocated)."""
@@ -100,7 +96,7 @@ class Mode:
 
     def begin(self, warmup: bool) -> None:
         """Start a step: warm-up (FLOPs counted) or timed."""
-        _sync(self.device)
+        sync(self.device)
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         self.warmup = warmup
@@ -109,7 +105,7 @@ class Mode:
         self.started = time.perf_counter()
 
     def end(self, metrics: dict | None = None) -> None:
-        _sync(self.device)
+        sync(self.device)
         seconds = time.perf_counter() - self.started
         self.memory.__exit__(None, None, None)
         if self.warmup:

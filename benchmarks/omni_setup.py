@@ -258,5 +258,11 @@ def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1):
     return times, memory.megabytes, {k: round(v, 3) for k, v in stages.items()}
 
 
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so that a timer reads the work done."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="r1omni-bench-"))

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from omni_setup import SHAPES, PeakRSS, Shapes, build_model, workdir  # noqa: E402
+from omni_setup import SHAPES, PeakRSS, Shapes, build_model, sync, workdir  # noqa: E402
 
 from r1omni.models import OmniPolicy  # noqa: E402
 from r1omni.models.shared_prefix import Prompt  # noqa: E402
@@ -80,10 +80,10 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, run in methods.items():
             with PeakRSS() as peak:
-                _sync(args.device)
+                sync(args.device)
                 started = time.perf_counter()
                 run()
-                _sync(args.device)
+                sync(args.device)
                 times[name].append(time.perf_counter() - started)
             memory[name] = max(memory[name], peak.megabytes)
     results = {name: {"s": round(statistics.median(t), 3), "min_s": round(min(t), 3), "max_s": round(max(t), 3),
@@ -104,11 +104,6 @@ def main() -> None:
     print(json.dumps({"benchmark": "rollout", "shapes": args.shapes, "device": args.device, "ratio": round(ratio, 2),
                       "ratio_vs_static": round(static_ratio, 2), "cascade_ratio": round(cascade_ratio, 2),
                       "load_average": load, "results": results}))
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ BENCHMARKS = {
     "scaling": ("scaling", ["--out", str(HERE / "scaling.png")]),
     # R1-Omni-0.5B's real widths on this machine's CPU: the rollout (one LM) fits; the GRPO step's
     # three modes at these widths do not fit in 24 GB together (BENCHMARKS.md), it runs on a GPU.
-    "rollout_r1omni_0.5b": ("rollout", ["--shapes", "r1omni-0.5b", "--prompts", "1", "--repeats", "3"]),
+    "rollout_r1omni_0.5b": ("rollout", ["--shapes", "r1omni-0.5b", "--repeats", "3"]),
 }
 QUICK = {  # smaller runs that show the same comparisons (for a first look, not for the docs)
     "media_decode": ("media_decode", ["--repeats", "1"]),
