@@ -335,7 +335,10 @@ def _serve(args: argparse.Namespace) -> None:
                            bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast) if path else None
     where = f"http://{args.host}:{args.port}"
     print(f"serving {path or '(no model: the page says how to get one)'} on {where} (Ctrl+C stops)", flush=True)
-    launch(build_app(predictor, str(path or ""), limits), args.host, args.port, limits)
+    try:
+        launch(build_app(predictor, str(path or ""), limits), args.host, args.port, limits)
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        raise R1OmniError(f"cannot serve on {args.host}:{args.port}: {err}; choose another --port") from None
 
 
 def _parse_seeds(text: str) -> list[int]:

@@ -217,3 +217,14 @@ def test_without_a_model_option_the_demos_final_model_is_served(browser, tiny_mo
     with serving(["--max-new-tokens", "4"], tmp_path) as url, opened(browser, url) as page:
         assert "runs/demo/grpo/final" in page.inner_text("body")
         page.wait_for_selector("#clip-run", timeout=WAIT_MS)
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "r1omni.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"cannot serve on 127.0.0.1:{port}" in done.stderr and "choose another --port" \
+        in done.stderr and "Traceback" not in done.stderr
