@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from omni_setup import (  # noqa: E402
     SHAPES,
     PeakRSS,
-    Shapes,
     build_model,
     make_trainer,
+    pick_shapes,
     prompt_length,
     sync,
     workdir,
@@ -206,8 +206,7 @@ def main() -> None:
     names = [m.strip() for m in args.modes.split(",") if m.strip()]
     if "r1omni" not in names:
         parser.error("--modes must include r1omni (the ratios are against it)")
-    shapes = SHAPES[args.shapes] if args.width is None and args.layers is None else \
-        Shapes.toy(args.width or 256, args.layers or 4)
+    shapes = pick_shapes(args.shapes, args.width, args.layers)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     peak = matmul_peak(args.device, dtype)
 

@@ -78,6 +78,11 @@ SHAPES = {
 }
 
 
+def pick_shapes(name: str, width: int | None = None, layers: int | None = None) -> Shapes:
+    """The named shapes, or toy shapes of the given width and depth when either is given."""
+    return SHAPES[name] if width is None and layers is None else Shapes.toy(width or 256, layers or 4)
+
+
 def build_model(out: Path, shapes: Shapes | None = None, num_frames: int = NUM_FRAMES,
                 audio_pool: int = AUDIO_POOL) -> Path:
     """A composed Qwen2 + SigLIP + Whisper-encoder policy with random weights at `shapes`, saved to `out`.

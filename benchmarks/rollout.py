@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from omni_setup import SHAPES, PeakRSS, Shapes, build_model, sync, workdir  # noqa: E402
+from omni_setup import SHAPES, PeakRSS, build_model, pick_shapes, sync, workdir  # noqa: E402
 
 from r1omni.models import OmniPolicy  # noqa: E402
 from r1omni.models.shared_prefix import Prompt  # noqa: E402
@@ -44,8 +44,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 weights")
     args = parser.parse_args()
 
-    shapes = SHAPES[args.shapes] if args.width is None and args.layers is None else \
-        Shapes.toy(args.width or 256, args.layers or 4)
+    shapes = pick_shapes(args.shapes, args.width, args.layers)
     policy = OmniPolicy.from_pretrained(build_model(workdir() / "model", shapes), device=args.device,
                                         dtype="bfloat16" if args.bf16 else "float32").eval()
     generator = torch.Generator().manual_seed(0)

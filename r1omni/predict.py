@@ -95,6 +95,13 @@ def media_paths(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def streams_of(path: str | Path) -> tuple[str | None, str | None]:
+    """(video, audio) sources of one file: an audio file has no picture and an image no sound;
+    anything else may hold both."""
+    suffix = Path(path).suffix.lower()
+    return (None if suffix in AUDIO_EXTENSIONS else str(path), None if suffix in IMAGE_EXTENSIONS else str(path))
+
+
 class Predictor:
     """A policy ready to predict; see `load_model`. The prompt, label vocabulary and modalities
     default to those the model was trained with (recorded in its config), else the paper's
@@ -175,7 +182,7 @@ class Predictor:
         # Where each candidate leaves the shared head: tokenisers may merge across the boundary.
         starts = [next((i for i, (a, b) in enumerate(zip(head_ids, ids)) if a != b), min(len(head_ids), len(ids)))
                   for ids in candidates]
-        logprobs, mask = self.policy.completion_logprobs([prompt], candidates)  # [labels, Lc]
+        logprobs, _ = self.policy.completion_logprobs([prompt], candidates)  # [labels, Lc], 0 at padding
         after = torch.arange(logprobs.shape[1], device=logprobs.device)[None] >= \
             torch.tensor(starts, device=logprobs.device)[:, None]
         scores = (logprobs * after).sum(-1)  # [labels]: log P(label</answer> | head)
@@ -218,13 +225,7 @@ class Predictor:
 
     def predict_paths(self, paths: Iterable[str | Path], modalities=None, batch_size: int = 8,
                       probabilities: bool = False) -> list[Prediction]:
-        items = []
-        for path in media_paths(paths):
-            suffix = path.suffix.lower()
-            # An audio file has no picture and an image no sound; anything else may hold both.
-            video = None if suffix in AUDIO_EXTENSIONS else str(path)
-            audio = None if suffix in IMAGE_EXTENSIONS else str(path)
-            items.append((str(path), video, audio))
+        items = [(str(path), *streams_of(path)) for path in media_paths(paths)]
         return list(self.predict_clips(items, modalities, batch_size, probabilities=probabilities))
 
 

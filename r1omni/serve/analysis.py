@@ -18,8 +18,8 @@ from r1omni.errors import R1OmniError
 from r1omni.eval.metrics import Scores, class_order, score
 from r1omni.eval.reports import plot_confusion
 from r1omni.eval.run import known_label_rows
-from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, probe
-from r1omni.predict import Prediction, PredictionWriter, Predictor
+from r1omni.media import IMAGE_EXTENSIONS, probe
+from r1omni.predict import Prediction, PredictionWriter, Predictor, streams_of
 from r1omni.prompts import MODAL_SETTINGS
 from r1omni.serve.figures import spectrogram_image
 
@@ -67,12 +67,6 @@ def check_duration(path: str | Path, limits: ServeLimits) -> None:
     if seconds is not None and seconds > limits.max_seconds:
         raise R1OmniError(f"{Path(path).name}: {seconds:.0f} s long, over this server's cap of "
                           f"{limits.max_seconds:.0f} s (r1omni serve --max-seconds)")
-
-
-def streams_of(path: str | Path) -> tuple[str | None, str | None]:
-    """(video, audio) sources of one file: an audio file has no picture, an image no sound."""
-    suffix = Path(path).suffix.lower()
-    return (None if suffix in AUDIO_EXTENSIONS else str(path), None if suffix in IMAGE_EXTENSIONS else str(path))
 
 
 def analyse_clip(predictor: Predictor, video: str | None, audio: str | None, setting: str,
