@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--from", dest="start", type=Path, help="reuse this variant's cold start")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", choices=("cold_start", "label_sft"), help="train and score this stage alone")
     parser.add_argument("items", nargs="*")
     args = parser.parse_args()
     plan, overrides = variant_plan(args.items)
@@ -71,6 +72,8 @@ def main() -> None:
         shutil.rmtree(out / "cold_start", ignore_errors=True)
         shutil.copytree(args.start / "cold_start" / "final", out / "cold_start" / "final")
         todo = ["grpo"]
+    if args.only:
+        todo = [args.only]
     results = {"plan": repr(plan), "overrides": overrides}
     for name in todo:
         started = time.perf_counter()
