@@ -21,6 +21,7 @@ HERE = Path(__file__).parent
 BENCHMARKS = {
     "media_decode": ("media_decode", ["--repeats", "5"]),
     "synth": ("synth", ["--clips", "200"]),
+    "face_render": ("face_render", ["--clips", "40", "--rounds", "5"]),
     "rollout": ("rollout", ["--repeats", "5"]),
     "grpo_step": ("grpo_step", ["--steps", "5"]),
     "scaling": ("scaling", ["--out", str(HERE / "scaling.png")]),
@@ -31,6 +32,7 @@ BENCHMARKS = {
 QUICK = {  # smaller runs that show the same comparisons (for a first look, not for the docs)
     "media_decode": ("media_decode", ["--repeats", "1"]),
     "synth": ("synth", ["--clips", "20"]),
+    "face_render": ("face_render", ["--clips", "6", "--rounds", "2"]),
     "rollout": ("rollout", ["--repeats", "1", "--prompts", "1"]),
     "grpo_step": ("grpo_step", ["--steps", "1", "--prompts", "1"]),
     "scaling": ("scaling", ["--out", str(HERE / "scaling.png"), "--completion", "16"]),

@@ -8,6 +8,7 @@ units: the face's half-width is 1, x to the right, y downwards, origin at the fa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 
@@ -33,12 +34,22 @@ class Scene:
 
 def _soft(distance: np.ndarray, pixel: float) -> np.ndarray:
     """Coverage of a shape from a signed distance in face units (negative inside)."""
-    return np.clip(0.5 - distance / pixel, 0.0, 1.0)
+    coverage = np.divide(distance, pixel)  # in place from here: these arrays are whole frames
+    np.subtract(0.5, coverage, out=coverage)
+    np.maximum(coverage, 0.0, out=coverage)
+    return np.minimum(coverage, 1.0, out=coverage)
 
 
 def _ellipse(x, y, cx, cy, rx, ry):
     """Approximate signed distance to an ellipse, in face units."""
-    return (np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2) - 1.0) * np.minimum(rx, ry)
+    across, down = np.subtract(x, cx), np.subtract(y, cy)
+    across /= rx
+    down /= ry
+    np.square(across, out=across)
+    across += np.square(down, out=down)
+    np.sqrt(across, out=across)
+    across -= 1.0
+    return across * np.minimum(rx, ry)
 
 
 def _segment(x, y, x0, y0, x1, y1):
@@ -51,14 +62,23 @@ def _segment(x, y, x0, y0, x1, y1):
 def _paint(canvas: np.ndarray, alpha: np.ndarray, colour) -> None:
     """Blend `colour` into `canvas` ``[N, H, W, 3]`` with coverage `alpha` ``[N, H, W]``.
 
-    Only covered pixels are touched: most features cover a small part of the frame.
+    Only the box of rows and columns any frame covers is touched: most features cover a small
+    part of the frame, and uncovered pixels inside the box are left as they are (alpha 0).
     """
-    alpha = np.broadcast_to(alpha, canvas.shape[:3]).reshape(-1)
-    covered = np.flatnonzero(alpha)
-    if covered.size:
-        flat = canvas.reshape(-1, 3)  # a view: `canvas` is contiguous
-        pixels = flat[covered]
-        flat[covered] = pixels + alpha[covered, None] * (np.asarray(colour, np.float32) - pixels)
+    alpha = np.broadcast_to(alpha, canvas.shape[:3])
+    rows, cols = _box(alpha > 0)
+    if rows.stop > rows.start and cols.stop > cols.start:
+        region = canvas[:, rows, cols]  # a view
+        region += alpha[:, rows, cols, None] * (np.asarray(colour, np.float32) - region)
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices bounding the True pixels of `mask` ``[N, H, W]`` over all frames."""
+    rows = np.flatnonzero(mask.any(axis=(0, 2)))
+    cols = np.flatnonzero(mask.any(axis=(0, 1)))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _col(values: np.ndarray) -> np.ndarray:
@@ -115,13 +135,16 @@ def render_faces(
 
     # Ears and face.
     for side in (-1.0, 1.0):
-        _paint(canvas, _soft(_ellipse(x, y, side * face_w * 0.98, 0.0, 0.14, 0.24), pixel), _shade(person.skin, 0.92))
+        ear_x = side * face_w * 0.98
+        rows, cols = _crop(x, y, _ellipse_bounds(ear_x, 0.0, 0.14, 0.24, pixel))
+        ear = _ellipse(x[:, rows, cols], y[:, rows, cols], ear_x, 0.0, 0.14, 0.24)
+        _paint(canvas[:, rows, cols], _soft(ear, pixel), _shade(person.skin, 0.92))
     face = _ellipse(x, y, 0.0, 0.0, face_w, face_h)
     _paint(canvas, _soft(face, pixel), person.skin)
     if person.hair_style:  # fringe over the forehead
         fringe = np.maximum(_ellipse(x, y, 0.0, -0.15 * ratio, 1.0, ratio), y + 0.62 * ratio)
         _paint(canvas, _soft(fringe, pixel), person.hair)
-    rows, cols = _face_box(face)
+    rows, cols = _box(face < 0.05)  # features are drawn only inside the face's box
     features = np.ascontiguousarray(canvas[:, rows, cols])
     _draw_features(features, fx[:, rows, cols], fy[:, rows, cols], au, person, pixel)
     canvas[:, rows, cols] = features
@@ -136,19 +159,39 @@ def render_faces(
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 
-def _face_box(face: np.ndarray) -> tuple[slice, slice]:
-    """Row and column slices of the face's bounding box over all frames: features are drawn
-    only there."""
-    inside = face < 0.05
-    rows = np.flatnonzero(inside.any(axis=(0, 2)))
-    cols = np.flatnonzero(inside.any(axis=(0, 1)))
-    if rows.size == 0:
-        return slice(0, 0), slice(0, 0)
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+def _crop(fx, fy, *bounds) -> tuple[slice, slice]:
+    """Rows and columns of the pixels whose face coordinates fall, in some frame, inside the union
+    of `bounds`, each ``(left, right, top, bottom)`` in face units (numbers or per-frame ``[N, 1, 1]``).
+
+    A feature is evaluated only there: everything outside its bounds would get zero coverage.
+    """
+    lefts, rights, tops, bottoms = zip(*bounds)
+    left, top = reduce(np.minimum, lefts), reduce(np.minimum, tops)
+    right, bottom = reduce(np.maximum, rights), reduce(np.maximum, bottoms)
+    return _box((fx >= left) & (fx <= right) & (fy >= top) & (fy <= bottom))
+
+
+def _ellipse_bounds(cx, cy, rx, ry, pixel, thickness=0.0):
+    """Bounds of what an ellipse (or its outline `thickness` wide) can cover. `_ellipse`'s distance
+    is ``(r - 1) * min(rx, ry)`` in units of the radii, so soft coverage reaches out to
+    ``r = 1 + (thickness + pixel / 2) / min(rx, ry)``; a whole pixel is kept for rounding."""
+    scale = 1.0 + (thickness + pixel) / np.minimum(rx, ry)
+    return cx - rx * scale, cx + rx * scale, cy - ry * scale, cy + ry * scale
+
+
+def _segment_bounds(x0, y0, x1, y1, pixel, thickness):
+    """Bounds of what a segment `thickness` wide can cover, a pixel of soft edge included."""
+    reach = thickness + pixel
+    return (np.minimum(x0, x1) - reach, np.maximum(x0, x1) + reach,
+            np.minimum(y0, y1) - reach, np.maximum(y0, y1) + reach)
 
 
 def _draw_features(canvas, fx, fy, au, person: Person, pixel: float) -> None:
-    """Eyes, brows, cheeks, nose and mouth, in face coordinates `fx`, `fy`."""
+    """Eyes, brows, cheeks, nose and mouth, in face coordinates `fx`, `fy`.
+
+    Each feature is drawn on the crop its bounds allow (`_crop`), in the same order as if drawn on
+    the whole face, so the picture is the same and most pixels are never evaluated.
+    """
     ratio = person.face_ratio
 
     eye_y = -0.12 * ratio
@@ -159,19 +202,17 @@ def _draw_features(canvas, fx, fy, au, person: Person, pixel: float) -> None:
 
     # Cheek raise: flushed, lifted cheeks.
     for side in (-1.0, 1.0):
-        blush = _soft(_ellipse(fx, fy, side * 0.5, 0.28 * ratio - 0.06 * au["AU6"], 0.22, 0.14), pixel)
-        _paint(canvas, blush * 0.55 * au["AU6"], (220, 110, 110))
+        cheek_y = 0.28 * ratio - 0.06 * au["AU6"]
+        rows, cols = _crop(fx, fy, _ellipse_bounds(side * 0.5, cheek_y, 0.22, 0.14, pixel))
+        blush = _soft(_ellipse(fx[:, rows, cols], fy[:, rows, cols], side * 0.5, cheek_y, 0.22, 0.14), pixel)
+        _paint(canvas[:, rows, cols], blush * 0.55 * au["AU6"], (220, 110, 110))
 
     for side in (-1.0, 1.0):
         ex = side * spacing
-        white = _ellipse(fx, fy, ex, eye_y, eye_rx, eye_ry + 1e-3)
-        _paint(canvas, _soft(white, pixel), (245, 245, 240))
-        iris = np.maximum(_ellipse(fx, fy, ex, eye_y, 0.085 * person.eye_scale, 0.085 * person.eye_scale), white)
-        _paint(canvas, _soft(iris, pixel), person.iris)
-        pupil = np.maximum(_ellipse(fx, fy, ex, eye_y, 0.035, 0.035), white)
-        _paint(canvas, _soft(pupil, pixel), (15, 15, 15))
-        lid = np.abs(_ellipse(fx, fy, ex, eye_y, eye_rx, eye_ry + 1e-3)) - 0.012
-        _paint(canvas, _soft(np.maximum(lid, fy - eye_y), pixel), _shade(person.skin, 0.55))  # upper lid line
+        # The white bounds the iris and pupil (clipped to it) and, with its width, the lid line.
+        rows, cols = _crop(fx, fy, _ellipse_bounds(ex, eye_y, eye_rx, eye_ry + 1e-3, pixel, thickness=0.012))
+        _draw_eye(canvas[:, rows, cols], fx[:, rows, cols], fy[:, rows, cols], ex, eye_y, eye_rx, eye_ry,
+                  person, pixel)
 
         # Brows: inner end lifted by AU1, outer by AU2; AU4 lowers and draws them inwards.
         base = eye_y - 0.24 * ratio
@@ -179,27 +220,48 @@ def _draw_features(canvas, fx, fy, au, person: Person, pixel: float) -> None:
         inner_y = base - 0.17 * au["AU1"] + 0.2 * au["AU4"]
         outer_x = side * (spacing + 0.25)
         outer_y = base - 0.16 * au["AU2"] + 0.07 * au["AU4"] + 0.02
-        brow = _segment(fx, fy, inner_x, inner_y, outer_x, outer_y) - person.brow_thickness
-        _paint(canvas, _soft(brow, pixel), _shade(person.hair, 0.8))
+        ends = (inner_x, inner_y, outer_x, outer_y)
+        rows, cols = _crop(fx, fy, _segment_bounds(*ends, pixel, person.brow_thickness))
+        brow = _segment(fx[:, rows, cols], fy[:, rows, cols], *ends) - person.brow_thickness
+        _paint(canvas[:, rows, cols], _soft(brow, pixel), _shade(person.hair, 0.8))
 
         if person.glasses:
-            rim = np.abs(_ellipse(fx, fy, ex, eye_y, eye_rx + 0.09, 0.2)) - 0.018
-            _paint(canvas, _soft(rim, pixel), (30, 30, 35))
+            rows, cols = _crop(fx, fy, _ellipse_bounds(ex, eye_y, eye_rx + 0.09, 0.2, pixel, thickness=0.018))
+            rim = np.abs(_ellipse(fx[:, rows, cols], fy[:, rows, cols], ex, eye_y, eye_rx + 0.09, 0.2)) - 0.018
+            _paint(canvas[:, rows, cols], _soft(rim, pixel), (30, 30, 35))
     if person.glasses:
-        bridge = _segment(fx, fy, -spacing + eye_rx + 0.09, eye_y, spacing - eye_rx - 0.09, eye_y) - 0.018
-        _paint(canvas, _soft(bridge, pixel), (30, 30, 35))
+        ends = (-spacing + eye_rx + 0.09, eye_y, spacing - eye_rx - 0.09, eye_y)
+        rows, cols = _crop(fx, fy, _segment_bounds(*ends, pixel, 0.018))
+        bridge = _segment(fx[:, rows, cols], fy[:, rows, cols], *ends) - 0.018
+        _paint(canvas[:, rows, cols], _soft(bridge, pixel), (30, 30, 35))
 
     # Nose, with wrinkles across the bridge for AU9.
     nose_dark = _shade(person.skin, 0.7)
-    nose = _segment(fx, fy, 0.0, -0.02, 0.04, 0.3 * ratio - 0.03 * au["AU9"]) - 0.02
-    _paint(canvas, _soft(nose, pixel) * 0.8, nose_dark)
-    nostrils = _ellipse(fx, fy, 0.0, 0.33 * ratio - 0.04 * au["AU9"], 0.14, 0.05)
-    _paint(canvas, _soft(nostrils, pixel) * 0.6, nose_dark)
-    for k in range(3):
-        wrinkle = _segment(fx, fy, -0.12, 0.02 + 0.05 * k, 0.12, 0.02 + 0.05 * k) - 0.012
-        _paint(canvas, _soft(wrinkle, pixel) * np.clip(au["AU9"] * 1.3, 0, 1), nose_dark)
+    ridge = (0.0, -0.02, 0.04, 0.3 * ratio - 0.03 * au["AU9"])
+    nostril_y = 0.33 * ratio - 0.04 * au["AU9"]
+    wrinkles = [(-0.12, 0.02 + 0.05 * k, 0.12, 0.02 + 0.05 * k) for k in range(3)]
+    rows, cols = _crop(fx, fy, _segment_bounds(*ridge, pixel, 0.02), _ellipse_bounds(0.0, nostril_y, 0.14, 0.05, pixel),
+                       *(_segment_bounds(*ends, pixel, 0.012) for ends in wrinkles))
+    nx, ny, nose_canvas = fx[:, rows, cols], fy[:, rows, cols], canvas[:, rows, cols]
+    _paint(nose_canvas, _soft(_segment(nx, ny, *ridge) - 0.02, pixel) * 0.8, nose_dark)
+    _paint(nose_canvas, _soft(_ellipse(nx, ny, 0.0, nostril_y, 0.14, 0.05), pixel) * 0.6, nose_dark)
+    for ends in wrinkles:
+        wrinkle = _segment(nx, ny, *ends) - 0.012
+        _paint(nose_canvas, _soft(wrinkle, pixel) * np.clip(au["AU9"] * 1.3, 0, 1), nose_dark)
 
     _draw_mouth(canvas, fx, fy, au, ratio, person, pixel)
+
+
+def _draw_eye(canvas, fx, fy, ex, eye_y, eye_rx, eye_ry, person: Person, pixel: float) -> None:
+    """White, iris, pupil and upper lid line of one eye."""
+    white = _ellipse(fx, fy, ex, eye_y, eye_rx, eye_ry + 1e-3)
+    _paint(canvas, _soft(white, pixel), (245, 245, 240))
+    iris = np.maximum(_ellipse(fx, fy, ex, eye_y, 0.085 * person.eye_scale, 0.085 * person.eye_scale), white)
+    _paint(canvas, _soft(iris, pixel), person.iris)
+    pupil = np.maximum(_ellipse(fx, fy, ex, eye_y, 0.035, 0.035), white)
+    _paint(canvas, _soft(pupil, pixel), (15, 15, 15))
+    lid = np.abs(_ellipse(fx, fy, ex, eye_y, eye_rx, eye_ry + 1e-3)) - 0.012
+    _paint(canvas, _soft(np.maximum(lid, fy - eye_y), pixel), _shade(person.skin, 0.55))  # upper lid line
 
 
 def _draw_mouth(canvas, fx, fy, au, ratio, person, pixel) -> None:
@@ -210,6 +272,14 @@ def _draw_mouth(canvas, fx, fy, au, ratio, person, pixel) -> None:
     lift = 0.16 * au["AU12"] - 0.14 * au["AU15"]
     opening = 0.32 * au["AU26"] + 0.04 * au["AU20"]
     thick = 0.06 * (1.0 - 0.65 * au["AU24"])
+    # Nothing is drawn past a corner by more than half a pixel, so |u| stays below `reach`; the
+    # mouth line bends by at most lift * reach^2, the lips open and thicken around it.
+    reach = 1.0 + pixel / half_w
+    bend = np.abs(lift) * reach * reach
+    rows, cols = _crop(fx, fy, (-half_w - pixel, half_w + pixel,
+                                mouth_y - bend - 0.3 * np.abs(opening) - np.abs(thick) - pixel,
+                                mouth_y + bend + 0.7 * np.abs(opening) + 1.3 * np.abs(thick) + 0.01 + pixel))
+    canvas, fx, fy = canvas[:, rows, cols], fx[:, rows, cols], fy[:, rows, cols]
     u = fx / half_w
     inside = 1.0 - u * u  # > 0 between the corners
     arch = np.sqrt(np.clip(inside, 0, 1))
