@@ -138,9 +138,8 @@ def render_faces(
     # Ears and face.
     for side in (-1.0, 1.0):
         ear_x = side * face_w * 0.98
-        rows, cols = _crop(x, y, _ellipse_bounds(ear_x, 0.0, 0.14, 0.24, pixel))
-        ear = _ellipse(x[:, rows, cols], y[:, rows, cols], ear_x, 0.0, 0.14, 0.24)
-        _paint(canvas[:, rows, cols], _soft(ear, pixel), _shade(person.skin, 0.92))
+        ear_canvas, ex, ey = _crop(canvas, x, y, _ellipse_bounds(ear_x, 0.0, 0.14, 0.24, pixel))
+        _paint(ear_canvas, _soft(_ellipse(ex, ey, ear_x, 0.0, 0.14, 0.24), pixel), _shade(person.skin, 0.92))
     face = _ellipse(x, y, 0.0, 0.0, face_w, face_h)
     _paint(canvas, _soft(face, pixel), person.skin)
     if person.hair_style:  # fringe over the forehead
@@ -161,16 +160,19 @@ def render_faces(
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 
-def _crop(fx, fy, *bounds) -> tuple[slice, slice]:
-    """Rows and columns of the pixels whose face coordinates fall, in some frame, inside the union
-    of `bounds`, each ``(left, right, top, bottom)`` in face units (numbers or per-frame ``[N, 1, 1]``).
+def _crop(canvas, fx, fy, *bounds):
+    """Views of `canvas`, `fx` and `fy` cut to the pixels whose face coordinates fall, in some
+    frame, inside the union of `bounds`, each ``(left, right, top, bottom)`` in face units
+    (numbers or per-frame ``[N, 1, 1]``).
 
     A feature is evaluated only there: everything outside its bounds would get zero coverage.
+    Painting into the canvas view paints the canvas.
     """
     lefts, rights, tops, bottoms = zip(*bounds)
     left, top = reduce(np.minimum, lefts), reduce(np.minimum, tops)
     right, bottom = reduce(np.maximum, rights), reduce(np.maximum, bottoms)
-    return _box((fx >= left) & (fx <= right) & (fy >= top) & (fy <= bottom))
+    rows, cols = _box((fx >= left) & (fx <= right) & (fy >= top) & (fy <= bottom))
+    return canvas[:, rows, cols], fx[:, rows, cols], fy[:, rows, cols]
 
 
 def _ellipse_bounds(cx, cy, rx, ry, pixel, thickness=0.0):
@@ -205,16 +207,15 @@ def _draw_features(canvas, fx, fy, au, person: Person, pixel: float) -> None:
     # Cheek raise: flushed, lifted cheeks.
     for side in (-1.0, 1.0):
         cheek_y = 0.28 * ratio - 0.06 * au["AU6"]
-        rows, cols = _crop(fx, fy, _ellipse_bounds(side * 0.5, cheek_y, 0.22, 0.14, pixel))
-        blush = _soft(_ellipse(fx[:, rows, cols], fy[:, rows, cols], side * 0.5, cheek_y, 0.22, 0.14), pixel)
-        _paint(canvas[:, rows, cols], blush * 0.55 * au["AU6"], (220, 110, 110))
+        cheek, cx, cy = _crop(canvas, fx, fy, _ellipse_bounds(side * 0.5, cheek_y, 0.22, 0.14, pixel))
+        blush = _soft(_ellipse(cx, cy, side * 0.5, cheek_y, 0.22, 0.14), pixel)
+        _paint(cheek, blush * 0.55 * au["AU6"], (220, 110, 110))
 
     for side in (-1.0, 1.0):
         ex = side * spacing
         # The white bounds the iris and pupil (clipped to it) and, with its width, the lid line.
-        rows, cols = _crop(fx, fy, _ellipse_bounds(ex, eye_y, eye_rx, eye_ry + 1e-3, pixel, thickness=0.012))
-        _draw_eye(canvas[:, rows, cols], fx[:, rows, cols], fy[:, rows, cols], ex, eye_y, eye_rx, eye_ry,
-                  person, pixel)
+        eye = _crop(canvas, fx, fy, _ellipse_bounds(ex, eye_y, eye_rx, eye_ry + 1e-3, pixel, thickness=0.012))
+        _draw_eye(*eye, ex, eye_y, eye_rx, eye_ry, person, pixel)
 
         # Brows: inner end lifted by AU1, outer by AU2; AU4 lowers and draws them inwards.
         base = eye_y - 0.24 * ratio
@@ -223,28 +224,28 @@ def _draw_features(canvas, fx, fy, au, person: Person, pixel: float) -> None:
         outer_x = side * (spacing + 0.25)
         outer_y = base - 0.16 * au["AU2"] + 0.07 * au["AU4"] + 0.02
         ends = (inner_x, inner_y, outer_x, outer_y)
-        rows, cols = _crop(fx, fy, _segment_bounds(*ends, pixel, person.brow_thickness))
-        brow = _segment(fx[:, rows, cols], fy[:, rows, cols], *ends) - person.brow_thickness
-        _paint(canvas[:, rows, cols], _soft(brow, pixel), _shade(person.hair, 0.8))
+        brow_canvas, bx, by = _crop(canvas, fx, fy, _segment_bounds(*ends, pixel, person.brow_thickness))
+        brow = _segment(bx, by, *ends) - person.brow_thickness
+        _paint(brow_canvas, _soft(brow, pixel), _shade(person.hair, 0.8))
 
         if person.glasses:
-            rows, cols = _crop(fx, fy, _ellipse_bounds(ex, eye_y, eye_rx + 0.09, 0.2, pixel, thickness=0.018))
-            rim = np.abs(_ellipse(fx[:, rows, cols], fy[:, rows, cols], ex, eye_y, eye_rx + 0.09, 0.2)) - 0.018
-            _paint(canvas[:, rows, cols], _soft(rim, pixel), (30, 30, 35))
+            rim_canvas, rx, ry = _crop(canvas, fx, fy,
+                                       _ellipse_bounds(ex, eye_y, eye_rx + 0.09, 0.2, pixel, thickness=0.018))
+            rim = np.abs(_ellipse(rx, ry, ex, eye_y, eye_rx + 0.09, 0.2)) - 0.018
+            _paint(rim_canvas, _soft(rim, pixel), (30, 30, 35))
     if person.glasses:
         ends = (-spacing + eye_rx + 0.09, eye_y, spacing - eye_rx - 0.09, eye_y)
-        rows, cols = _crop(fx, fy, _segment_bounds(*ends, pixel, 0.018))
-        bridge = _segment(fx[:, rows, cols], fy[:, rows, cols], *ends) - 0.018
-        _paint(canvas[:, rows, cols], _soft(bridge, pixel), (30, 30, 35))
+        bridge_canvas, bx, by = _crop(canvas, fx, fy, _segment_bounds(*ends, pixel, 0.018))
+        _paint(bridge_canvas, _soft(_segment(bx, by, *ends) - 0.018, pixel), (30, 30, 35))
 
     # Nose, with wrinkles across the bridge for AU9.
     nose_dark = _shade(person.skin, 0.7)
     ridge = (0.0, -0.02, 0.04, 0.3 * ratio - 0.03 * au["AU9"])
     nostril_y = 0.33 * ratio - 0.04 * au["AU9"]
     wrinkles = [(-0.12, 0.02 + 0.05 * k, 0.12, 0.02 + 0.05 * k) for k in range(3)]
-    rows, cols = _crop(fx, fy, _segment_bounds(*ridge, pixel, 0.02), _ellipse_bounds(0.0, nostril_y, 0.14, 0.05, pixel),
-                       *(_segment_bounds(*ends, pixel, 0.012) for ends in wrinkles))
-    nx, ny, nose_canvas = fx[:, rows, cols], fy[:, rows, cols], canvas[:, rows, cols]
+    nose_canvas, nx, ny = _crop(canvas, fx, fy, _segment_bounds(*ridge, pixel, 0.02),
+                                _ellipse_bounds(0.0, nostril_y, 0.14, 0.05, pixel),
+                                *(_segment_bounds(*ends, pixel, 0.012) for ends in wrinkles))
     _paint(nose_canvas, _soft(_segment(nx, ny, *ridge) - 0.02, pixel) * 0.8, nose_dark)
     _paint(nose_canvas, _soft(_ellipse(nx, ny, 0.0, nostril_y, 0.14, 0.05), pixel) * 0.6, nose_dark)
     for ends in wrinkles:
@@ -278,10 +279,9 @@ def _draw_mouth(canvas, fx, fy, au, ratio, person, pixel) -> None:
     # mouth line bends by at most lift * reach^2, the lips open and thicken around it.
     reach = 1.0 + pixel / half_w
     bend = np.abs(lift) * reach * reach
-    rows, cols = _crop(fx, fy, (-half_w - pixel, half_w + pixel,
-                                mouth_y - bend - 0.3 * np.abs(opening) - np.abs(thick) - pixel,
-                                mouth_y + bend + 0.7 * np.abs(opening) + 1.3 * np.abs(thick) + 0.01 + pixel))
-    canvas, fx, fy = canvas[:, rows, cols], fx[:, rows, cols], fy[:, rows, cols]
+    top = mouth_y - bend - 0.3 * np.abs(opening) - np.abs(thick) - pixel
+    bottom = mouth_y + bend + 0.7 * np.abs(opening) + 1.3 * np.abs(thick) + 0.01 + pixel
+    canvas, fx, fy = _crop(canvas, fx, fy, (-half_w - pixel, half_w + pixel, top, bottom))
     u = fx / half_w
     inside = 1.0 - u * u  # > 0 between the corners
     arch = np.sqrt(np.clip(inside, 0, 1))
