@@ -12,9 +12,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from r1omni.claims import check_claims, faithfulness, measurement_of
 from r1omni.errors import ConfigError
 from r1omni.labels import lookup
-from r1omni.prompts import extract_answer
+from r1omni.prompts import extract_answer, extract_think
 
 RewardFn = Callable[..., list]
 
@@ -98,28 +99,56 @@ def _original_format(text: str) -> bool:
     return _THINK_THEN_ANSWER.search(text, len(opening), len(text) - len(closing)) is not None
 
 
-def weighted_sum(reward_fns: Sequence[RewardFn], weights: Sequence[float] | None = None) -> RewardFn:
-    """One reward function summing `reward_fns` times `weights`, skipping None as TRL does.
+def faithfulness_reward(completions: Sequence, cues: Sequence | None = None, meta: Sequence | None = None,
+                        modalities: Sequence | None = None, false_cost: float = 1.0, **_columns
+                        ) -> list[float | None]:
+    """How far the claims of each completion's ``<think>`` hold against its clip's measurement
+    (`r1omni.claims`): (true − `false_cost` × false claims) / the true claims there were to make,
+    in [−1, 1]. A claim about a modality the sentence does not concern or the model was not
+    shown is false; repeating a claim adds nothing; a negated mention claims nothing unless it
+    denies what is there; claims outside ``<think>`` (in the answer) are not read. No reasoning,
+    or reasoning without claims, earns 0. A row without a measurement (`cues` with the
+    synthetic world's ``face_cues``/``voice_cues``, or `meta` with measured ``acoustics``) gets None.
+    `modalities`: what each prompt showed (default both)."""
+    rewards: list[float | None] = []
+    for i, completion in enumerate(completions):
+        measured = measurement_of(_column(cues, i), _column(meta, i), _column(modalities, i) or ("video", "audio"))
+        if measured is None:
+            rewards.append(None)
+            continue
+        think = extract_think(completion_text(completion))
+        rewards.append(faithfulness(check_claims(think, measured), measured, false_cost) if think else 0.0)
+    return rewards
 
-    A sample that every function skips gets None.
-    """
+
+def _column(values: Sequence | None, i: int):
+    return values[i] if values is not None else None
+
+
+def combine(per_fn: Sequence[Sequence[float | None]], weights: Sequence[float]) -> list[float | None]:
+    """Per sample, the sum of each function's reward times its weight, skipping None as TRL
+    does; None where every function skipped the sample."""
+    totals: list[float | None] = []
+    for i in range(len(per_fn[0]) if per_fn else 0):
+        parts = [w * r[i] for w, r in zip(weights, per_fn) if r[i] is not None]
+        totals.append(math.fsum(parts) if parts else None)
+    return totals
+
+
+def weighted_sum(reward_fns: Sequence[RewardFn], weights: Sequence[float] | None = None) -> RewardFn:
+    """One reward function summing `reward_fns` times `weights` (`combine`)."""
     weights = [1.0] * len(reward_fns) if weights is None else list(weights)
     if len(weights) != len(reward_fns):
         raise ValueError(f"{len(reward_fns)} reward functions but {len(weights)} weights")
 
     def combined(completions, solution=None, **columns) -> list[float | None]:
-        per_fn = [fn(completions, solution=solution, **columns) for fn in reward_fns]
-        totals: list[float | None] = []
-        for i in range(len(completions)):
-            parts = [w * r[i] for w, r in zip(weights, per_fn) if r[i] is not None]
-            totals.append(math.fsum(parts) if parts else None)
-        return totals
+        return combine([fn(completions, solution=solution, **columns) for fn in reward_fns], weights)
 
     combined.__name__ = "+".join(getattr(f, "__name__", "reward") for f in reward_fns)
     return combined
 
 
-BUILTIN = ("accuracy", "format")
+BUILTIN = ("accuracy", "format", "faithfulness")
 
 
 def import_reward(name: str) -> RewardFn:
@@ -147,9 +176,14 @@ def import_reward(name: str) -> RewardFn:
     return function
 
 
-def reward_function(weights: dict[str, float], accuracy_mode: str = "canonical") -> RewardFn:
-    """The weighted sum of the named rewards: ``accuracy``, ``format``, or ``module:function``
-    for any function with TRL's reward signature (imported here, so a bad name fails early)."""
+def reward_functions(names, accuracy_mode: str = "canonical") -> dict[str, RewardFn]:
+    """Each named reward: ``accuracy``, ``format``, ``faithfulness``, or ``module:function`` for
+    any function with TRL's reward signature (imported here, so a bad name fails early)."""
     builtin = {"accuracy": lambda c, solution, **k: accuracy_reward(c, solution, mode=accuracy_mode),
-               "format": lambda c, **k: format_reward(c)}
-    return weighted_sum([builtin.get(name) or import_reward(name) for name in weights], list(weights.values()))
+               "format": lambda c, **k: format_reward(c), "faithfulness": faithfulness_reward}
+    return {name: builtin.get(name) or import_reward(name) for name in names}
+
+
+def reward_function(weights: dict[str, float], accuracy_mode: str = "canonical") -> RewardFn:
+    """The weighted sum of the named rewards (`reward_functions`)."""
+    return weighted_sum(list(reward_functions(weights, accuracy_mode).values()), list(weights.values()))

@@ -5,7 +5,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from r1omni.labels import ALL_LABELS
-from r1omni.rewards import accuracy_reward, completion_text, format_reward, weighted_sum
+from r1omni.rewards import (
+    accuracy_reward,
+    completion_text,
+    faithfulness_reward,
+    format_reward,
+    reward_function,
+    weighted_sum,
+)
 
 GOOD = "<think>The brows are lowered and the voice is loud.</think>\n<answer>angry</answer>"
 
@@ -173,3 +180,71 @@ def test_answer_parsing_is_linear_in_the_completion():
         format_reward([text], strict=False)
         format_reward([text])
         assert time.perf_counter() - started < 5  # seconds; quadratic parsing takes minutes
+
+
+# ----------------------------------------------------------------------------- faithfulness
+
+ANGRY = {"face_cues": ["brow_lower", "lip_press"], "voice_cues": ["loud", "tense"]}
+TRUE_SENTENCES = ["The brows are furrowed.", "The face shows pressed lips.", "The voice is loud.",
+                  "The audio reveals a tense voice."]
+FALSE_SENTENCES = ["The face shows a smile.", "Acoustically, the speech has pressed lips.",
+                   "The voice is trembling.", "There is no frown."]
+FILLER = ["These cues point to anger.", "It is hard to say.", "There is no smile."]
+
+
+def faith(texts, cues=ANGRY, **columns):
+    return faithfulness_reward(texts, solution=["angry"] * len(texts), cues=[cues] * len(texts), **columns)
+
+
+def think(*sentences, answer="angry"):
+    return f"<think>{' '.join(sentences)}</think>\n<answer>{answer}</answer>"
+
+
+def test_faithfulness_reward_counts_true_and_false_claims_against_the_cues_there_were():
+    assert faith([think(*TRUE_SENTENCES)]) == [1.0]
+    assert faith([think(TRUE_SENTENCES[0])]) == [0.25]
+    assert faith([think(TRUE_SENTENCES[0], FALSE_SENTENCES[0])]) == [0.0]
+    assert faith([think(*FALSE_SENTENCES)]) == [-1.0]  # four false claims against four true cues
+    assert faith([think(TRUE_SENTENCES[0], FALSE_SENTENCES[0])], false_cost=2.0) == [-0.25]
+
+
+def test_faithfulness_reward_nothing_to_earn_without_reasoning_or_claims():
+    assert faith(["<answer>angry</answer>", think(""), think("   "), think(*FILLER), "The voice is loud."]) == \
+        [0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_faithfulness_reward_reads_only_the_reasoning_not_the_answer():
+    assert faith([think(TRUE_SENTENCES[0], answer="angry, the voice is loud and tense")]) == [0.25]
+
+
+def test_faithfulness_reward_none_for_rows_without_a_measurement():
+    rewards = faithfulness_reward([think(*TRUE_SENTENCES)] * 3, solution=["angry"] * 3,
+                                  cues=[ANGRY, None, {"aus": {}}], meta=[None, None, {"duration": 2.0}])
+    assert rewards == [1.0, None, None]
+    assert faithfulness_reward([think(*TRUE_SENTENCES)], solution=["angry"]) == [None]  # no columns at all
+
+
+def test_faithfulness_reward_of_an_audio_only_prompt():
+    rewards = faith([think("The brows are furrowed.", *TRUE_SENTENCES[2:])], modalities=[("audio",)])
+    assert rewards == [(2 - 1) / 2]  # two true voice cues, one claim about the face it was not shown
+
+
+def test_faithfulness_reward_selectable_by_name_and_weighted():
+    combined = reward_function({"accuracy": 1.0, "format": 1.0, "faithfulness": 2.0})
+    assert combined([think(*TRUE_SENTENCES)], solution=["angry"], cues=[ANGRY]) == [4.0]
+    assert combined([think(*TRUE_SENTENCES)], solution=["angry"], cues=[None]) == [2.0]  # no measurement: skipped
+
+
+sentence = st.sampled_from(TRUE_SENTENCES + FALSE_SENTENCES + FILLER)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sentence, max_size=10), st.sampled_from(FALSE_SENTENCES), st.sampled_from(TRUE_SENTENCES))
+def test_faithfulness_reward_properties(sentences, false, true):
+    (base,) = faith([think(*sentences)])
+    assert -1.0 <= base <= 1.0
+    assert faith([think(*sentences, *sentences, *sentences)]) == [base]  # repeating claims earns nothing
+    assert faith([think(*reversed(sentences))]) == [base]  # the order of sentences does not matter
+    assert faith([think(*sentences, answer="angry " + " ".join(TRUE_SENTENCES))]) == [base]  # nor the answer
+    assert faith([think(*sentences, false)])[0] <= base  # a false claim never earns
+    assert faith([think(*sentences, true)])[0] >= base  # a true one never costs

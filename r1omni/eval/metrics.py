@@ -7,14 +7,18 @@ present in the ground truth, as the emotion-recognition literature reports it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from r1omni.claims import LEVEL_WORDS, Measurement, claim_report, measurement_of
 from r1omni.labels import ALL_LABELS, VOCABULARIES, emotions_named
 from r1omni.prompts import extract_answer, extract_think
 from r1omni.rewards import format_reward
+
+BOOTSTRAP_SAMPLES = 2000
 
 
 def _check_lengths(labels: Sequence, predictions: Sequence) -> None:
@@ -85,7 +89,7 @@ class Scores:
     unparsable_rate: float
     classes: list[str]
     confusion: np.ndarray
-    faithfulness: dict | None = None  # mean cue precision/recall/F1 when rows carry cues
+    faithfulness: dict | None = None  # the reasoning's claims against measured cues or levels (faithfulness_summary)
     conflict_war: float | None = None  # accuracy on clips whose face masks the felt emotion (cues.conflict)
     conflict_n: int = 0
     mismatch_rate: float | None = None  # answers whose reasoning names other emotions but not the answer
@@ -111,21 +115,94 @@ class Scores:
         }
 
 
-def faithfulness_summary(completions: Sequence[str], cues: Sequence[dict | None]) -> dict | None:
-    """Mean cue precision, recall and F1 of the reasoning (the ``<think>`` text, or the whole
-    completion without one) over the rows that carry true cues; None when none do."""
-    from r1omni.data.synth.faithfulness import cue_faithfulness
+def faithfulness_summary(completions: Sequence[str], measured: Sequence[Measurement | None],
+                         samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict | None:
+    """How the reasoning's claims (the ``<think>`` text, or the whole completion without one)
+    hold against each clip's measurement (`r1omni.claims`), over the rows that carry one; None
+    when none do.
 
-    results = [cue_faithfulness(extract_think(c) or c, truth) for c, truth in zip(completions, cues) if truth]
-    if not results:
+    `precision` / `recall` / `f1`: means over clips of each clip's share of its judged claims
+    that hold (clips without claims left out, counted in `no_claims_rate`) and of the true claims
+    it could have made that it made, with 95% bootstrap intervals over clips. `wrong_modality_rate`:
+    the share of all judged claims that say a cue of the other modality, or of one the model was
+    not shown. `per_modality` and `per_cue` pool claims: precision (claims of it that hold) and
+    recall (clips where it was measured and said). Measured voice levels add `per_attribute`: the
+    share of clips stating the attribute and the agreement of stated levels with the measured ones,
+    with intervals."""
+    reports = [(claim_report(extract_think(c) or c, m), m) for c, m in zip(completions, measured) if m is not None]
+    if not reports:
         return None
+    precision = np.array([np.nan if r["precision"] is None else r["precision"] for r, _ in reports])  # [n]
+    recall = np.array([r["recall"] for r, _ in reports])  # [n]
+    verdicts = [[v for v in r["verdicts"] if v.holds is not None] for r, _ in reports]
+    judged = sum(len(v) for v in verdicts)
+    wrong = sum(v.why in ("wrong modality", "not shown") for vs in verdicts for v in vs)
+    draws = np.random.default_rng(seed).integers(0, len(reports), (samples, len(reports)))
 
-    def mean(key: str) -> float | None:
-        values = [r[key] for r in results if r[key] is not None]
-        return float(np.mean(values)) if values else None
+    def interval(values: np.ndarray) -> list[float] | None:
+        if np.all(np.isnan(values)):
+            return None
+        with warnings.catch_warnings():  # a resample may draw only clips without claims: no precision
+            warnings.simplefilter("ignore", RuntimeWarning)
+            resampled = np.nanmean(values[draws], axis=1)  # [B]
+        return [float(np.nanpercentile(resampled, 2.5)), float(np.nanpercentile(resampled, 97.5))]
 
-    return {"precision": mean("precision"), "recall": mean("recall"), "f1": mean("f1"), "n": len(results),
-            "no_claims_rate": sum(r["precision"] is None for r in results) / len(results)}
+    summary = {"n": len(reports), "no_claims_rate": float(np.mean(np.isnan(precision))),
+               "precision": None if np.all(np.isnan(precision)) else float(np.nanmean(precision)),
+               "recall": float(recall.mean()), "precision_ci": interval(precision), "recall_ci": interval(recall),
+               "claims": judged, "wrong_modality_rate": wrong / judged if judged else None,
+               "per_modality": _pooled(reports, lambda v: v.claim.modality, lambda m: [
+                   modality for modality, cues in m.cues.items() for _ in cues] + ["voice"] * len(m.levels)),
+               "per_cue": _pooled(reports, lambda v: v.claim.name if v.claim.level is None else None,
+                                  lambda m: [c for cues in m.cues.values() for c in cues])}
+    summary["f1"] = _f1(summary["precision"], summary["recall"])
+    if any(m.levels for _, m in reports):
+        summary["per_attribute"] = _attribute_agreement(reports, draws)
+    return summary
+
+
+def _f1(precision: float | None, recall: float | None) -> float:
+    return 2 * precision * recall / (precision + recall) if precision and recall else 0.0
+
+
+def _pooled(reports: list, group_of, measured_of) -> dict:
+    """Per group of claims (a modality, a cue): claims judged and the share that held
+    (precision), true claims there were to make and the share made (recall). `measured_of(m)`
+    lists a measurement's true claims by group, one entry each."""
+    stats: dict[str, list[int]] = {}  # group -> [claims, held, to make]
+    for report, measured in reports:
+        for group in measured_of(measured):
+            stats.setdefault(group, [0, 0, 0])[2] += 1
+        for verdict in report["verdicts"]:
+            group = group_of(verdict)
+            if group is not None and verdict.holds is not None:
+                entry = stats.setdefault(group, [0, 0, 0])
+                entry[0] += 1
+                entry[1] += verdict.holds
+    return {group: {"claims": claims, "precision": held / claims if claims else None, "measured": to_make,
+                    "recall": min(held, to_make) / to_make if to_make else None}
+            for group, (claims, held, to_make) in sorted(stats.items())}
+
+
+def _attribute_agreement(reports: list, draws: np.ndarray) -> dict:
+    """Per measured voice attribute: the share of clips whose reasoning states it, and of the
+    stated levels the share equal to the measured one, with a 95% bootstrap interval."""
+    result = {}
+    for name in LEVEL_WORDS:
+        rows = [(r, m) for r, m in reports if name in m.levels]
+        if not rows:
+            continue
+        held = np.array([sum(v.holds is True for v in r["verdicts"] if v.claim.name == name and v.claim.level is not None)
+                         for r, _ in reports], dtype=float)  # [n]
+        stated = np.array([sum(v.holds is not None for v in r["verdicts"]
+                               if v.claim.name == name and v.claim.level is not None) for r, _ in reports], dtype=float)
+        total = stated.sum()
+        resampled = held[draws].sum(1) / np.maximum(stated[draws].sum(1), 1)  # [B]
+        result[name] = {"stated_rate": float(np.mean(stated > 0)), "stated": int(total),
+                        "agreement": float(held.sum() / total) if total else None,
+                        "agreement_ci": [float(np.percentile(resampled, 2.5)), float(np.percentile(resampled, 97.5))]
+                        if total else None}
+    return result
 
 
 def reasoning_mismatch_rate(completions: Sequence[str]) -> float | None:
@@ -149,13 +226,17 @@ def score(
     completions: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
     cues: Sequence[dict | None] | None = None,
+    measured: Sequence[Measurement | None] | None = None,
 ) -> Scores:
-    """All metrics for one prediction set; `completions` add the format pass rate, and with
-    `cues` (the clips' true cues) the faithfulness of the reasoning."""
+    """All metrics for one prediction set; `completions` add the format pass rate, `cues` (the
+    synthetic world's) the conflict clips' accuracy, and with `measured` (each clip's
+    measurement; default: its `cues`, both modalities shown) the faithfulness of the reasoning."""
     classes = list(classes) if classes is not None else class_order(labels)
     unparsable = sum(p is None or p not in ALL_LABELS for p in predictions)
     recall = per_class_recall(labels, predictions)
     conflict = [i for i, c in enumerate(cues or ()) if c and c.get("conflict")]
+    if measured is None and cues:
+        measured = [measurement_of(c) for c in cues]
     return Scores(
         uar=uar(labels, predictions),
         war=war(labels, predictions),
@@ -165,7 +246,7 @@ def score(
         unparsable_rate=unparsable / len(labels),
         classes=classes,
         confusion=confusion_matrix(labels, predictions, classes),
-        faithfulness=faithfulness_summary(completions, cues) if completions and cues else None,
+        faithfulness=faithfulness_summary(completions, measured) if completions and measured else None,
         conflict_war=war([labels[i] for i in conflict], [predictions[i] for i in conflict]) if conflict else None,
         conflict_n=len(conflict),
         mismatch_rate=reasoning_mismatch_rate(completions) if completions else None,
@@ -173,8 +254,6 @@ def score(
 
 
 # ----------------------------------------------------------------------------- intervals
-
-BOOTSTRAP_SAMPLES = 2000
 
 
 def _resampled_scores(labels: Sequence[str], predictions: Sequence[str | None], draws: np.ndarray

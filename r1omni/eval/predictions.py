@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from r1omni.claims import Measurement, measurement_of
 from r1omni.data.manifest import check_field_types, iter_jsonl
 from r1omni.errors import LabelError, ManifestError
 from r1omni.eval.metrics import Scores, class_order, score
@@ -13,7 +14,7 @@ from r1omni.eval.reports import plot_confusion
 from r1omni.labels import canonical, lookup
 from r1omni.prompts import extract_answer
 
-PREDICTION_TYPES = {"label": (str,), "completion": (str,), "dataset": (str,), "cues": (dict,)}
+PREDICTION_TYPES = {"label": (str,), "completion": (str,), "dataset": (str,), "cues": (dict,), "measured": (dict,)}
 
 
 @dataclass
@@ -25,16 +26,18 @@ class PredictionSet:
     completions: list[str] | None  # None when rows give bare predictions
     datasets: list[str | None]
     cues: list[dict | None]
+    measured: list[Measurement | None]
 
 
 def read_predictions(path: str | Path) -> PredictionSet:
     """Rows of a predictions JSONL: ``label`` and ``prediction`` or ``completion``, optionally
-    ``dataset`` and ``cues``.
+    ``dataset``, ``cues`` and ``measured`` (what `r1omni eval` writes: the clip's measurement as the
+    model was shown it; without it, the cues of both modalities).
 
     A completion's answer is extracted leniently; a bare prediction is mapped through the
     synonym map. Raises `ManifestError` naming the line for a malformed row or an unknown label.
     """
-    found = PredictionSet([], [], [], [], [])
+    found = PredictionSet([], [], [], [], [], [])
     for where, row in iter_jsonl(path, kind="predictions file"):
         if not isinstance(row, dict) or "label" not in row:
             raise ManifestError(f"{where}: row has no 'label'")
@@ -53,6 +56,11 @@ def read_predictions(path: str | Path) -> PredictionSet:
             raise ManifestError(f"{where}: row has neither 'prediction' nor 'completion'")
         found.datasets.append(row.get("dataset"))
         found.cues.append(row.get("cues"))
+        try:
+            found.measured.append(Measurement.from_json(row["measured"]) if row.get("measured")
+                                  else measurement_of(row.get("cues")))
+        except (TypeError, ValueError, AttributeError) as err:
+            raise ManifestError(f"{where}: 'measured' is not a measurement r1omni wrote ({err})") from None
     if found.completions and len(found.completions) != len(found.labels):
         raise ManifestError(f"{path}: mixes rows with 'completion' and rows with only 'prediction'")
     found.completions = found.completions or None
@@ -63,7 +71,7 @@ def score_predictions_file(path: str | Path, out_dir: str | Path | None = None) 
     """Score a predictions file; with `out_dir`, write metrics.json and confusion_matrix.png."""
     rows = read_predictions(path)
     scores = score(rows.labels, rows.predictions, rows.completions, class_order(rows.labels, rows.datasets),
-                   rows.cues)
+                   rows.cues, rows.measured)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

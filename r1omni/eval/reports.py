@@ -50,10 +50,15 @@ def scores_table(scores: Scores, title: str = "evaluation"):
     table.add_row("format pass rate", "—" if scores.format_rate is None else f"{scores.format_rate:.2%}")
     table.add_row("unparsable rate", f"{scores.unparsable_rate:.2%}")
     table.add_row("clips", str(scores.n))
-    if scores.faithfulness:
-        for key in ("precision", "recall", "f1"):
-            value = scores.faithfulness[key]
-            table.add_row(f"cue {key}", "—" if value is None else f"{value:.2%}")
+    faith = scores.faithfulness
+    if faith:
+        for key in ("precision", "recall", "f1", "wrong_modality_rate"):
+            value = faith[key]
+            table.add_row(f"claim {key.replace('_', ' ')}", "—" if value is None else f"{value:.2%}")
+        for name, agreement in (faith.get("per_attribute") or {}).items():
+            value = agreement["agreement"]
+            table.add_row(f"stated {name} agrees", "—" if value is None else
+                          f"{value:.2%} of {agreement['stated']} stated")
     for label, recall in scores.per_class.items():
         table.add_row(f"recall {label}", f"{recall:.2%}")
     return table
@@ -84,6 +89,39 @@ def plot_per_class_recall(results: dict[str, Scores], path: str | Path) -> Path:
     return path
 
 
+def _with_interval(value: float | None, interval: list[float] | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
+
+
+def faithfulness_lines(results: dict[str, Scores]) -> list[str]:
+    """Markdown on how the reasoning's claims hold against what was measured, per setting: the
+    headline with intervals, per modality, and per voice attribute or per cue."""
+    lines = []
+    for name, s in results.items():
+        faith = s.faithfulness
+        if not faith:
+            continue
+        wrong = faith["wrong_modality_rate"]
+        lines += ["", f"Claims of the reasoning against the measurement ({name}, {faith['n']} clips, "
+                  f"{faith['claims']} claims judged): precision {_with_interval(faith['precision'], faith['precision_ci'])},"
+                  f" recall {_with_interval(faith['recall'], faith['recall_ci'])}, claims about the wrong modality "
+                  f"{'—' if wrong is None else f'{wrong:.1%}'}, clips without a claim {faith['no_claims_rate']:.1%}.",
+                  "", "| claims of | judged | precision | to make | recall |", "|---|---|---|---|---|"]
+        for group in ("per_modality", "per_cue"):
+            for key, g in faith[group].items():
+                lines.append(f"| {key} | {g['claims']} | {_with_interval(g['precision'], None)} | {g['measured']} | "
+                             f"{_with_interval(g['recall'], None)} |")
+        attributes = faith.get("per_attribute") or {}
+        if attributes:
+            lines += ["", "| voice attribute | clips stating it | stated levels | agree with the measurement |",
+                      "|---|---|---|---|"]
+            lines += [f"| {key} | {a['stated_rate']:.1%} | {a['stated']} | "
+                      f"{_with_interval(a['agreement'], a['agreement_ci'])} |" for key, a in attributes.items()]
+    return lines
+
+
 def markdown_report(results: dict[str, Scores], title: str) -> str:
     """A Markdown table of the headline metrics per named result, then recall per class."""
     lines = [f"# {title}", "", "| setting | n | left out | UAR | WAR | format | unparsable | cue precision | "
@@ -96,6 +134,7 @@ def markdown_report(results: dict[str, Scores], title: str) -> str:
         faith = s.faithfulness or {}
         lines.append(f"| {name} | {s.n} | {len(s.left_out)} | {pct(s.uar)} | {pct(s.war)} | {pct(s.format_rate)} | "
                      f"{pct(s.unparsable_rate)} | {pct(faith.get('precision'))} | {pct(faith.get('recall'))} |")
+    lines += faithfulness_lines(results)
     classes = next(iter(results.values())).classes
     lines += ["", "Recall per class:", "", "| setting | " + " | ".join(classes) + " |",
               "|---|" + "---|" * len(classes)]

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from r1omni.claims import measurement_of
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.eval.metrics import Scores, class_order, score
@@ -73,7 +74,8 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
             examples = "; ".join(f"{p.id}: {p.error}" for p in predictions[:3])
             raise R1OmniError(f"{setting}: none of the {len(rows)} rows could be read, e.g. {examples}")
         scores = score([r.label for r, _ in scored], [p.answer for _, p in scored], [p.completion for _, p in scored],
-                       classes, [r.cues for r, _ in scored])
+                       classes, [r.cues for r, _ in scored],
+                       [measurement_of(r.cues, r.meta, MODAL_SETTINGS[setting]) for r, _ in scored])
         scores.left_out = {p.id: p.error for p in predictions if p.error is not None}
         scores.dropped_labels = dropped
         results[setting] = scores

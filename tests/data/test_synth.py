@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from r1omni.data import read_manifest
-from r1omni.data.synth import SynthWorld, WorldConfig, ablate, cue_faithfulness, write_world
+from r1omni.claims import claim_report, measurement_of
+from r1omni.data.synth import SynthWorld, WorldConfig, ablate, write_world
 from r1omni.data.synth.cues import EMOTIONS, MASKS
 from r1omni.data.synth.people import IN_DOMAIN, OUT_OF_DOMAIN
 from r1omni.errors import R1OmniError
@@ -85,10 +86,11 @@ def test_captions_name_no_emotion_and_rationales_name_the_label(rows):
         assert row.label in emotions_named(row.rationale), row.rationale
 
 
-def test_rationales_are_faithful_to_the_true_cues(rows):
+def test_rationales_and_captions_are_faithful_to_the_true_cues(rows):
     for row in rows["coldstart"]:
-        result = cue_faithfulness(row.rationale, row.cues)
-        assert result["precision"] == 1.0 and result["recall"] == 1.0, (row.rationale, result)
+        for text in (row.rationale, row.caption):
+            result = claim_report(text, measurement_of(row.cues))
+            assert result["precision"] == 1.0 and result["recall"] == 1.0, (text, result)
 
 
 def test_rationale_wording_varies(rows):

@@ -121,24 +121,47 @@ def test_missing_predictions_file(tmp_path):
 
 
 def test_eval_reports_cue_faithfulness_when_rows_carry_cues(tmp_path, capsys):
-    cues = {"aus": {"AU4": 0.8, "AU24": 0.7}, "prosody": {
-        "pitch_shift": 0, "pitch_range": 4, "contour": -2, "rate": 1.0, "loudness": 7, "pauses": 0.1,
-        "tremor": 0, "breathiness": 0.2, "tension": 0.8}}
+    cues = {"face_cues": ["brow_lower", "lip_press"], "voice_cues": ["loud", "tense"]}
     rows = [
         {"label": "angry", "cues": cues,
          "completion": "<think>Furrowed brows and a loud voice.</think><answer>angry</answer>"},
         {"label": "angry", "cues": cues,
          "completion": "<think>A smile and raised eyebrows.</think><answer>happy</answer>"},
+        {"label": "angry", "cues": cues,
+         "completion": "<think>Acoustically, the speech has pressed lips.</think><answer>angry</answer>"},
+        {"label": "angry", "cues": cues, "completion": "<think>I cannot tell.</think><answer>angry</answer>"},
     ]
     path = write_jsonl(tmp_path / "p.jsonl", rows)
     assert main(["eval", "--predictions", str(path), "--out", str(tmp_path / "out")]) == 0
-    faithfulness = json.loads((tmp_path / "out" / "metrics.json").read_text())["cue_faithfulness"]
-    assert faithfulness["precision"] == pytest.approx(0.5)  # (1 + 0) / 2
-    assert faithfulness["recall"] == pytest.approx(0.25)  # (2/4 + 0/4) / 2
-    assert faithfulness["n"] == 2
-    assert "cue precision" in capsys.readouterr().out
+    faith = json.loads((tmp_path / "out" / "metrics.json").read_text())["cue_faithfulness"]
+    assert faith["precision"] == pytest.approx(1 / 3)  # (1 + 0 + 0) / 3 clips with claims
+    assert faith["recall"] == pytest.approx(0.125)  # (2/4 + 0 + 0 + 0) / 4
+    assert faith["no_claims_rate"] == pytest.approx(0.25) and faith["n"] == 4 and faith["claims"] == 5
+    assert faith["wrong_modality_rate"] == pytest.approx(1 / 5)
+    assert faith["per_modality"]["face"] == {"claims": 4, "precision": 0.25, "measured": 8, "recall": 0.125}
+    assert faith["per_cue"]["smile"]["precision"] == 0.0 and faith["per_cue"]["loud"]["recall"] == 0.25
+    assert faith["precision_ci"][0] <= faith["precision"] <= faith["precision_ci"][1]
+    assert "claim precision" in capsys.readouterr().out
     without = score_predictions_file(write_jsonl(tmp_path / "q.jsonl", [{"label": "sad", "prediction": "sad"}]))
     assert without.faithfulness is None
+
+
+def test_faithfulness_of_stated_voice_levels_per_attribute():
+    from r1omni.claims import measurement_of
+    from r1omni.eval.metrics import faithfulness_summary
+
+    def clip(pitch, loudness):
+        meta = {"acoustics": {"pitch": {"value": 1.0, "level": pitch}, "loudness": {"value": 1.0, "level": loudness}}}
+        return measurement_of(meta=meta, modalities=("audio",))
+
+    texts = ["<think>The voice is high-pitched and loud.</think>", "<think>The voice is low-pitched.</think>",
+             "<think>Hard to say.</think>"]
+    faith = faithfulness_summary(texts, [clip(2, 0), clip(2, 1), clip(0, 0)])
+    pitch, loudness = faith["per_attribute"]["pitch"], faith["per_attribute"]["loudness"]
+    assert pitch["stated"] == 2 and pitch["agreement"] == 0.5 and pitch["stated_rate"] == pytest.approx(2 / 3)
+    assert loudness["stated"] == 1 and loudness["agreement"] == 0.0
+    assert 0 <= pitch["agreement_ci"][0] <= 0.5 <= pitch["agreement_ci"][1] <= 1
+    assert faith["per_modality"]["voice"]["measured"] == 6 and faith["no_claims_rate"] == pytest.approx(1 / 3)
 
 
 def test_bootstrap_resamples_score_as_uar_and_war_do():

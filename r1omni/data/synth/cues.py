@@ -84,8 +84,8 @@ MASKS: dict[str, dict[str, float]] = {
 
 
 # ----------------------------------------------------------------------------- cue concepts
-# What a describable cue is, when it is present in a clip, and the words for it. Captions,
-# rationales and the faithfulness metric all read this one table.
+# What a describable cue is, when it is present in a clip, and the words for it. Captions and
+# rationales are written from this table; r1omni.claims recognises its phrases (CUE_PATTERNS).
 
 FACE_CONCEPTS: dict[str, tuple[str, ...]] = {
     "brow_raise": ("raised eyebrows", "brows lifted high", "eyebrows pulled up", "arched brows"),
@@ -151,47 +151,3 @@ def voice_concepts(prosody: dict[str, float]) -> list[str]:
         ("breathy", p["breathiness"] >= 0.45), ("tense", p["tension"] >= 0.6),
     )
     return [concept for concept, on in rules if on] or ["even_voice"]
-
-
-# Patterns that recognise each concept in free text (the phrases above and common synonyms),
-# most specific first: a matched span is blanked before the next pattern looks.
-CONCEPT_PATTERNS: dict[str, str] = {
-    "inner_brow_raise": r"inner (ends of the )?(eye)?brows (drawn up|lifted|raised)|brows slanting up(ward)?"
-                        r"( in the middle)?|inner brows? (raise|raised|lifted|drawn up)",
-    "brow_raise": r"(raised|lifted|arched|raising) (eye)?brows|(eye)?brows (are |were )?(lifted( high)?|raised"
-                  r"|pulled up|arched|shoot up|go up)|eyebrows up",
-    "brow_lower": r"furrow(ed|ing)? (brows?|forehead)|(eye)?brows? (are |were )?(drawn together|knitted|lowered"
-                  r"|furrowed)|lowered (eye)?brows|\bfrown(ing|s)?\b",
-    "eyes_wide": r"(wide[- ]open|widened|staring|wide) eyes|eyes (are |were )?(opened wide|wide open|wide"
-                 r"|widened)|upper (eye)?lids (are )?raised|raised upper (eye)?lids",
-    "cheek_raise": r"(raised|lifted) cheeks|cheeks (are )?(pushed up|raised|lifted)|crinkles around the eyes"
-                   r"|crow'?s[- ]feet",
-    "nose_wrinkle": r"(wrinkled|scrunched|crinkled) nose|nose (is )?(wrinkled|scrunched)|wrinkles across the nose"
-                    r"|wrinkl(es|ing) (the|his|her|their) nose",
-    "smile": r"\bsmil(e|es|ed|ing)\b|lip corners (pulled|turned|drawn) up|upturned (mouth|lip) corners"
-             r"|\bgrin(s|ning)?\b",
-    "mouth_down": r"downturned (lip|mouth) corners|(mouth|lip) corners (pulled|turned|drawn) down"
-                  r"|drooping mouth|mouth turned down",
-    "lip_stretch": r"lips (stretched|pulled) (sideways|wide|back)|stretched (mouth|lips)",
-    "lip_press": r"(pressed|tight|tightened|compressed) lips|lips (are )?(pressed|tightened|compressed)",
-    "jaw_drop": r"open mouth|mouth (falling |hanging |drops |dropping |is )?open|dropped jaw|jaw (drops|dropped)"
-                r"|\bgaping\b",
-    "still_face": r"relaxed face|expressionless|little facial movement|blank (face|expression)"
-                  r"|neutral (face|expression)",
-    "pitch_high": r"high[- ]pitched|(raised|elevated|high) pitch|voice (is )?higher|higher than usual",
-    "pitch_low": r"low[- ]pitched|(lowered|low) pitch|deep,? dropped voice|voice (is )?lower",
-    "pitch_varied": r"lively intonation|wide pitch (swings|range)|animated (melody|intonation)"
-                    r"|varied (pitch|intonation)",
-    "monotone": r"flat (intonation|voice|melody)|monoton(e|ous)|little pitch movement",
-    "rising": r"rising (intonation|pitch)|pitch rising|question-like rise|rises at the end",
-    "falling": r"falling (intonation|pitch)|pitch (dropping|falling)|sinking melody",
-    "loud": r"\bloud\b|raised volume|forceful|\bshout(s|ing)?\b|\byell(s|ing)?\b",
-    "soft": r"quiet (voice|speech)|low volume|subdued|soft(ly)?[- ]spoken|\bsoft voice|whisper",
-    "fast": r"fast (speech|pace|speaking)|rapid (speaking rate|speech)|hurried|speaks quickly",
-    "slow": r"slow (speech|pace)|sluggish|drawn[- ]out|speaks slowly",
-    "pauses": r"(long|hesitant|frequent) pauses|halting|hesitat(es|ing|ion)",
-    "tremor": r"trembl(ing|es|y)|shaky|quaver(ing|s|y)?|wavering voice",
-    "breathy": r"breathy|airy,? weak voice|\bsigh(ing|s)?\b",
-    "tense": r"tense voice|harsh|pressed voice|strained",
-    "even_voice": r"even voice|ordinary speaking voice|steady,? unremarkable voice|normal (tone|voice)",
-}

@@ -1,7 +1,7 @@
 """Captions (cues, no emotion named) and EMER-style rationales (cues reasoned to an emotion).
 
 Wording varies by template and synonym so that a model cannot learn one sentence shape; every
-cue phrase comes from the world's concept table, which the faithfulness metric also reads.
+cue phrase comes from the world's concept table, whose phrases r1omni.claims reads back.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ EMOTION_WORDS = {
     "disgust": ("disgust", "disgusted", "revulsion, that is disgust"),
     "fear": ("fear", "fearful", "fright, that is fear"),
 }
-# What a masking face displays, for the conflict sentence.
+# What a masking face displays, for the conflict sentence: its smile, its stillness, or (when
+# the face's own cues are neither) words that claim no cue.
 MASK_WORDS = {"smile": ("polite smile", "social smile", "forced smile"),
-              "still_face": ("composed face", "controlled, blank face", "face held still")}
+              "still_face": ("composed face", "controlled, blank face", "face held still"),
+              "other": ("guarded look", "held look", "controlled look")}
 
 PEOPLE = ("the person", "the speaker", "the character", "the man or woman on screen")
 FACE_OPENERS = (
@@ -111,7 +113,7 @@ def rationale(
     if face and voice and not conflict and rng.random() < 0.5:
         parts.reverse()
     if conflict and face and voice:
-        mask = "smile" if "smile" in face else "still_face"
+        mask = next((m for m in ("smile", "still_face") if m in face), "other")
         parts.append(_fill(_choose(rng, CONFLICT), rng, mask=_choose(rng, MASK_WORDS[mask])))
     parts.append(_fill(_choose(rng, CONCLUSIONS), rng, emotion=_choose(rng, EMOTION_WORDS[emotion])))
     return " ".join(parts)
