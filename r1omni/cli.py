@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from r1omni import __version__
-from r1omni.errors import R1OmniError
+from r1omni.errors import ConfigError, R1OmniError
 
 
 def _data_prepare(args: argparse.Namespace) -> None:
@@ -30,22 +30,32 @@ def _data_split(args: argparse.Namespace) -> None:
     from r1omni.data.split import split_by_speaker
 
     speakers = [s.strip() for s in args.test_speakers.split(",") if s.strip()]
+    names = [n.strip() for n in args.names.split(",")]
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise ConfigError(f"--names takes two different names, the kept side's and the held-out side's, "
+                          f"got {args.names!r}")
     train, test = split_by_speaker(read_manifest(args.manifest), speakers)
-    for name, rows in (("train", train), ("test", test)):
+    for name, rows in zip(names, (train, test)):
         path = write_manifest(rows, args.out / f"{name}.jsonl")
         print(f"{name:<5} {len(rows):>5} clips, {len({r.speaker for r in rows})} speakers  {path}")
 
 
 def _data_describe_voice(args: argparse.Namespace) -> int:
     from r1omni.data import read_manifest, write_manifest
-    from r1omni.data.acoustics import explain_rows, measure_rows
+    from r1omni.data.acoustics import bounds_of_rows, explain_rows, measure_rows
     from r1omni.progress import progress_bar
 
     rows = read_manifest(args.manifest)
+    bounds = None
+    if args.bounds_from:
+        bounds = bounds_of_rows(read_manifest(args.bounds_from), str(args.bounds_from))
+        if bounds is None:
+            raise ConfigError(f"--bounds-from {args.bounds_from}: its rows carry no measured levels "
+                              "(write it with r1omni data describe-voice)")
     with progress_bar(transient=True) as bar:
         task = bar.add_task("measuring (eGeMAPS)", total=len(rows))
         measured = measure_rows(rows, lambda done: bar.update(task, completed=done))
-    explained = explain_rows(measured)
+    explained = explain_rows(measured, bounds)
     write_manifest(explained, args.out)
     print(f"wrote {len(explained)} rows with acoustic rationales to {args.out}, e.g.:\n  {explained[0].rationale}")
     if measured.failures:
@@ -202,12 +212,15 @@ def _predict(args: argparse.Namespace) -> int:
         model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
                            device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
                            slow_fast=args.slow_fast)
+        if args.check_claims and model.voice_levels is None:
+            raise R1OmniError(f"--check-claims: {args.model} was not trained on measured rationales (r1omni data "
+                              "describe-voice), so its reasoning has no measured vocabulary to check")
         with progress_bar(transient=True) as bar:
             task = bar.add_task("predicting", total=len(paths))
             for start in range(0, len(paths), args.batch_size):
                 shown = MODAL_SETTINGS[args.modal] if args.modal else None  # None: the model's own
                 for r in model.predict_paths(paths[start : start + args.batch_size], shown, args.batch_size,
-                                             probabilities=args.probabilities):
+                                             probabilities=args.probabilities, check_claims=args.check_claims):
                     if writer is not None:
                         writer.write(r)
                     bar.console.print(_shown(r), highlight=False, markup=False)
@@ -235,7 +248,12 @@ def _shown(r) -> str:
         shown = f"{r.raw_answer!r} (out of vocabulary)"
     else:
         shown = "(no answer)"
-    return f"{r.id}: {shown}\n  reasoning: {r.reasoning or '(none)'}"
+    lines = [f"{r.id}: {shown}", f"  reasoning: {r.reasoning or '(none)'}"]
+    for claim in r.claims or ():
+        mark = {True: "holds", False: "does not hold", None: "not judged"}[claim["holds"]]
+        measured = f" (measured: {claim['measured']}, {claim['value']:.2f})" if "measured" in claim else ""
+        lines.append(f"  claim {claim['text']!r}: {mark}{measured}")
+    return "\n".join(lines)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -264,6 +282,8 @@ def _eval(args: argparse.Namespace) -> int:
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
                        device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
                        slow_fast=args.slow_fast)
+    if args.measure:
+        rows = _measured(rows, model.voice_levels)
     settings = ("video_audio", "video", "audio") if args.ablate else (args.modal or model_setting(model),)
     with progress_bar(transient=True) as bar:
         tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
@@ -283,6 +303,23 @@ def _eval(args: argparse.Namespace) -> int:
         _print_failures(f"{setting}: {len(failures)} of {len(rows)} rows left out, their media could not be read:",
                         failures.values(), "see the predictions file")
     return 1 if left_out else 0
+
+
+def _measured(rows, bounds):
+    """`rows` with their sound measured (eGeMAPS) into voice levels against `bounds` (the model's
+    terciles), else against the rows' own terciles, said so."""
+    from r1omni.data.acoustics import with_measured_levels
+    from r1omni.progress import progress_bar
+
+    if bounds is None:
+        print("the model records no voice-level terciles; measuring levels against this manifest's own terciles")
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("measuring (eGeMAPS)", total=len(rows))
+        rows, failures = with_measured_levels(rows, bounds, lambda done: bar.update(task, completed=done))
+    if failures:
+        _print_failures(f"{len(failures)} of {len(rows)} rows could not be measured (no faithfulness for them):",
+                        failures.values(), "their rows")
+    return rows
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -395,11 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     split = data_commands.add_parser(
         "split", help="speaker-independent train/test split of a manifest",
-        description="Every clip of the held-out speakers goes to OUT/test.jsonl, the rest to OUT/train.jsonl.",
+        description="Every clip of the held-out speakers goes to OUT/test.jsonl, the rest to OUT/train.jsonl "
+                    "(other names with --names).",
     )
     split.add_argument("--manifest", required=True, type=Path, help="manifest whose rows name their speaker")
     split.add_argument("--test-speakers", required=True, help="speakers to hold out, comma-separated (e.g. 15,16)")
     split.add_argument("--out", required=True, type=Path, help="folder for train.jsonl and test.jsonl")
+    split.add_argument("--names", default="train,test",
+                       help="the two manifests' names, kept side first (e.g. coldstart,rl to split training speakers "
+                            "between a cold start and GRPO)")
     split.set_defaults(run=_data_split)
 
     describe = data_commands.add_parser(
@@ -407,9 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measures every clip's sound with openSMILE's eGeMAPS (pip install 'r1omni[speech]') and "
                     "writes the rows again with a rationale (and caption) saying whether its pitch, pitch "
                     "variation, loudness and tempo fall in the lower, middle or upper third of the manifest's "
-                    "clips; the values go to meta.acoustics. No emotion is named in the text.",
+                    "clips (or of another corpus's, --bounds-from); the values, levels and terciles go to "
+                    "meta.acoustics. No emotion is named in the text.",
     )
     describe.add_argument("--manifest", required=True, type=Path, help="manifest of clips with sound")
+    describe.add_argument("--bounds-from", type=Path,
+                          help="a manifest written by describe-voice: take its terciles (e.g. the training clips' "
+                               "for a test set) instead of this manifest's own")
     describe.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl)")
     describe.set_defaults(run=_data_describe_voice)
 
@@ -503,6 +548,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "labels, else any known emotion)")
     predict.add_argument("--probabilities", action="store_true",
                          help="add each label's probability as the answer, from the model's distribution there")
+    predict.add_argument("--check-claims", action="store_true",
+                         help="measure each clip's sound (eGeMAPS) and mark every pitch, loudness, variation and "
+                              "tempo level the reasoning states as holding or not (models trained on measured "
+                              "rationales: r1omni data describe-voice)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("--max-new-tokens", type=int, default=256)
     predict.set_defaults(run=_predict)
@@ -527,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--standardize", choices=("model", "corpus"), default="model",
                           help="feature statistics for models that standardise tower features: the training "
                                "corpus's (model, default) or the evaluated manifest's own clips (corpus)")
+    evaluate.add_argument("--measure", action="store_true",
+                          help="measure each clip's sound (eGeMAPS) into voice levels against the model's terciles "
+                               "and score the reasoning's stated levels against them (faithfulness)")
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--max-new-tokens", type=int, default=256)
     evaluate.add_argument("--out", type=Path, help="folder for metrics.json, predictions, report.md and plots")

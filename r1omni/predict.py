@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from r1omni.claims import LEVEL_WORDS, Measurement, check_claims, measurement_of
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
@@ -40,9 +41,13 @@ class Prediction:
     cues: dict | None = None  # the clip's true cues (synthetic world), for faithfulness
     # P(label) at the answer over the label vocabulary, when asked for (see answer_probabilities)
     probabilities: dict[str, float] | None = None
+    # What was measured of the clip (r1omni.claims.Measurement as JSON) and each claim of the
+    # reasoning judged against it (see claims_json), when the clip has a measurement
+    measured: dict | None = None
+    claims: list[dict] | None = None
 
     def to_json(self) -> dict:
-        optional = ("label", "cues", "probabilities")
+        optional = ("label", "cues", "probabilities", "measured", "claims")
         return {k: v for k, v in asdict(self).items() if k not in optional or v is not None}
 
 
@@ -82,6 +87,22 @@ class PredictionWriter:
         self.close()
 
 
+def claims_json(reasoning: str | None, measured: Measurement) -> list[dict]:
+    """Each distinct claim of the reasoning against `measured`, in the order written: the words as
+    written (`text`, at `start`:`end` of the reasoning), the claim (`claim`: a cue concept or a level's words), `holds` (true, false,
+    or null when not judged), `why`, and for a voice level the measured level's words and value."""
+    out = []
+    for verdict in check_claims(reasoning or "", measured):
+        claim = verdict.claim
+        entry = {"text": (reasoning or "")[claim.start : claim.end], "start": claim.start, "end": claim.end,
+                 "claim": claim.words, "holds": verdict.holds, "why": verdict.why}
+        if claim.level is not None and claim.name in measured.levels:
+            entry["measured"] = LEVEL_WORDS[claim.name][measured.levels[claim.name]]
+            entry["value"] = measured.values.get(claim.name)
+        out.append(entry)
+    return out
+
+
 def media_paths(inputs: Iterable[str | Path]) -> list[Path]:
     """Files as given, and the media files inside given folders (sorted)."""
     found = []
@@ -116,6 +137,9 @@ class Predictor:
         self.vocab = vocabulary(self.labels) if self.labels else ALL_LABELS
         self.modalities = tuple(m for m in MODALITIES if m in task.get("modalities", MODALITIES))
         self.max_new_tokens = max_new_tokens
+        # The terciles the model's voice-level words mean (a model trained on measured rationales).
+        self.voice_levels = {k: tuple(v) for k, v in task["voice_levels"].items()} if task.get("voice_levels") else None
+        self._egemaps = None
 
     def standardize_on(self, rows: list[ClipRow], modalities=None, progress=None) -> dict[str, int]:
         """Refit the model's feature standardisation on these clips' own (unlabelled) statistics,
@@ -152,11 +176,30 @@ class Predictor:
             raise R1OmniError(f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}")
         return modalities
 
+    def check_measured_claims(self, prediction: Prediction, media: ClipMedia) -> None:
+        """Measure the clip's sound (openSMILE's eGeMAPS, against the terciles the model was trained
+        with) and judge each voice level the reasoning states against it: `prediction.measured` and
+        `prediction.claims`. A clip without sound (or whose sound the model was not given) gets none."""
+        from r1omni.data.acoustics import EGeMAPS, measure_clip
+
+        if self.voice_levels is None:
+            raise R1OmniError("this model was not trained on measured rationales (its task records no voice-level "
+                              "terciles), so there is nothing to check its claims against")
+        if media.audio is None:
+            return
+        self._egemaps = self._egemaps or EGeMAPS()
+        acoustics = measure_clip(media.audio, self.voice_levels, self._egemaps)
+        measured = measurement_of(meta={"acoustics": acoustics}, modalities=media.present())
+        if measured is not None:
+            prediction.measured, prediction.claims = measured.to_json(), claims_json(prediction.reasoning, measured)
+
     @torch.no_grad()
     def predict_media(self, clips: list[tuple[str, ClipMedia]], seed: int = 0, temperature: float = 0.0,
-                      probabilities: bool = False) -> list[Prediction]:
+                      probabilities: bool = False, check_claims: bool = False) -> list[Prediction]:
         """Predictions for clips already read (`read`), generated as one batch; with
-        `probabilities`, each carries the model's distribution over the labels at its answer."""
+        `probabilities`, each carries the model's distribution over the labels at its answer; with
+        `check_claims`, the voice levels its reasoning states against the measured sound
+        (`check_measured_claims`)."""
         prompts = [self.policy.prompt(self._messages(media.present()), media) for _, media in clips]
         groups = self.policy.generate(prompts, 1, temperature=temperature, max_new_tokens=self.max_new_tokens,
                                       seed=seed) if prompts else []
@@ -166,6 +209,9 @@ class Predictor:
             if probabilities:
                 result.probabilities = self.answer_probabilities(prompt, completion.text)
             results.append(result)
+        if check_claims:
+            for result, (_, media) in zip(results, clips):
+                self.check_measured_claims(result, media)
         return results
 
     @torch.no_grad()
@@ -191,7 +237,7 @@ class Predictor:
 
     def predict_clips(self, items: list[tuple[str, str | None, str | None]], modalities=None,
                       batch_size: int = 8, seed: int = 0, temperature: float = 0.0,
-                      probabilities: bool = False) -> Iterator[Prediction]:
+                      probabilities: bool = False, check_claims: bool = False) -> Iterator[Prediction]:
         """Predictions for (name, video path, audio path) triples, in order, showing the model
         `modalities` (default: the model's own); a clip that cannot be decoded yields a
         Prediction with `error` set."""
@@ -203,30 +249,37 @@ class Predictor:
                     read.append((name, self.read(name, video, audio, modalities)))
                 except R1OmniError as err:
                     failed[position] = Prediction(name, None, None, None, "", False, str(err))
-            made = iter(self.predict_media(read, seed, temperature, probabilities))
+            made = iter(self.predict_media(read, seed, temperature, probabilities, check_claims))
             for position in range(len(items[start : start + batch_size])):
                 yield failed[position] if position in failed else next(made)
 
     def predict_rows(self, rows: list[ClipRow], modalities=None, batch_size: int = 8,
                      probabilities: bool = False) -> Iterator[Prediction]:
-        """Predictions for manifest rows, carrying each row's label and cues."""
+        """Predictions for manifest rows, carrying each row's label and cues, and when the row
+        carries a measurement (cues or measured voice levels), each claim judged against it."""
         items = [(r.id, r.video, r.audio) for r in rows]
+        shown = self._modalities(modalities)
         for row, prediction in zip(rows, self.predict_clips(items, modalities, batch_size,
                                                             probabilities=probabilities)):
             prediction.label, prediction.cues = row.label, row.cues
+            measured = measurement_of(row.cues, row.meta, shown)
+            if measured is not None and prediction.error is None:
+                prediction.measured, prediction.claims = measured.to_json(), claims_json(prediction.reasoning, measured)
             yield prediction
 
-    def predict(self, path: str | Path, modalities=None, probabilities: bool = False) -> Prediction:
+    def predict(self, path: str | Path, modalities=None, probabilities: bool = False,
+                check_claims: bool = False) -> Prediction:
         """One file: a video (frames and soundtrack), an audio file, or a still image."""
-        (result,) = self.predict_paths([path], modalities, probabilities=probabilities)
+        (result,) = self.predict_paths([path], modalities, probabilities=probabilities, check_claims=check_claims)
         if result.error:
             raise R1OmniError(result.error)
         return result
 
     def predict_paths(self, paths: Iterable[str | Path], modalities=None, batch_size: int = 8,
-                      probabilities: bool = False) -> list[Prediction]:
+                      probabilities: bool = False, check_claims: bool = False) -> list[Prediction]:
         items = [(str(path), *streams_of(path)) for path in media_paths(paths)]
-        return list(self.predict_clips(items, modalities, batch_size, probabilities=probabilities))
+        return list(self.predict_clips(items, modalities, batch_size, probabilities=probabilities,
+                                       check_claims=check_claims))
 
 
 def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None, device: str = "auto",

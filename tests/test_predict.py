@@ -114,3 +114,38 @@ def test_predict_cli_writes_probabilities_when_asked(world_dir, tiny_model, tmp_
     (row,) = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert set(row["probabilities"]) == {"happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"}
     assert abs(sum(row["probabilities"].values()) - 1) < 1e-4
+
+
+def test_check_claims_marks_stated_levels_against_the_measured_sound(tiny_model, tmp_path):
+    from voice_levels import voice, with_voice_levels
+
+    from r1omni.predict import Prediction
+
+    model = load_model(with_voice_levels(tiny_model, tmp_path / "speech"), max_new_tokens=4)
+    media = model.read("v", None, voice(tmp_path / "v.wav"))
+    reasoning = "The voice is low-pitched and loud, with a flat pitch contour and a slow tempo. A smile."
+    prediction = Prediction("v", "happy", "happy", reasoning, f"<think>{reasoning}</think>", False)
+    model.check_measured_claims(prediction, media)
+    assert prediction.measured["levels"] == {"pitch": 0, "loudness": 0, "variation": 0, "tempo": 0}
+    marks = [(c["text"], c["holds"], c.get("measured")) for c in prediction.claims]
+    assert marks == [("low-pitched", True, "low-pitched"), ("loud", False, "quiet"), ("flat", True, "flat"),
+                     ("slow", True, "slow"), ("smile", False, None)]
+    assert all(reasoning[c["start"] : c["end"]] == c["text"] for c in prediction.claims)
+    assert prediction.claims[1]["value"] == prediction.measured["values"]["loudness"]
+    plain = load_model(tiny_model)
+    with pytest.raises(R1OmniError, match="not trained on measured rationales"):
+        plain.check_measured_claims(prediction, media)
+
+
+def test_predict_cli_check_claims(tiny_model, tmp_path, capsys):
+    from voice_levels import voice, with_voice_levels
+
+    clip = voice(tmp_path / "v.wav")
+    assert main(["predict", str(clip), "--model", str(tiny_model), "--check-claims"]) == 2
+    assert "was not trained on measured rationales" in capsys.readouterr().err
+    speech = with_voice_levels(tiny_model, tmp_path / "speech")
+    assert main(["predict", str(clip), "--model", str(speech), "--check-claims", "--max-new-tokens", "4",
+                 "--out", str(tmp_path / "p.jsonl")]) == 0
+    (row,) = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert row["measured"]["levels"] == {"pitch": 0, "loudness": 0, "variation": 0, "tempo": 0}
+    assert isinstance(row["claims"], list)  # whatever the untrained model claimed, judged

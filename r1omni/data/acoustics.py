@@ -9,24 +9,26 @@ was measured and nothing else: no emotion is named in it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from r1omni.claims import LEVEL_WORDS
 from r1omni.data.manifest import ClipRow
-from r1omni.errors import ConfigError, R1OmniError
+from r1omni.errors import ConfigError, ManifestError, R1OmniError
 
 SAMPLE_RATE = 16_000
 
-# name: (eGeMAPS functional, words for the lower, middle and upper third of the corpus)
-ATTRIBUTES: dict[str, tuple[str, tuple[str, str, str]]] = {
-    "pitch": ("F0semitoneFrom27.5Hz_sma3nz_amean", ("low-pitched", "mid-pitched", "high-pitched")),
-    "loudness": ("loudness_sma3_amean", ("quiet", "moderately loud", "loud")),
-    "variation": ("F0semitoneFrom27.5Hz_sma3nz_pctlrange0-2", ("flat", "moderately varied", "widely varying")),
-    "tempo": ("VoicedSegmentsPerSec", ("slow", "moderate", "fast")),
+# Each attribute's eGeMAPS functional; its words for the lower, middle and upper third of a
+# corpus are r1omni.claims.LEVEL_WORDS, which also reads them back from a model's reasoning.
+ATTRIBUTES: dict[str, str] = {
+    "pitch": "F0semitoneFrom27.5Hz_sma3nz_amean",
+    "loudness": "loudness_sma3_amean",
+    "variation": "F0semitoneFrom27.5Hz_sma3nz_pctlrange0-2",
+    "tempo": "VoicedSegmentsPerSec",
 }
+Bounds = dict[str, tuple[float, float]]  # attribute -> the values that split a corpus into thirds
 
 
 def _smile():
@@ -88,17 +90,12 @@ def measure_rows(rows: list[ClipRow], progress: Callable[[int], None] | None = N
     return Measured(egemaps.names, kept, np.array(values).reshape(len(kept), len(egemaps.names)), failures)
 
 
-# The rationale's one sentence; `stated_levels` reads the levels back from a model's reasoning.
-_SENTENCE = re.compile(r"The voice is (?P<pitch>[\w-]+) and (?P<loudness>[\w ]+?), with an? (?P<variation>[\w ]+?) "
-                       r"pitch contour and an? (?P<tempo>\w+) tempo\.")
-
-
-def tercile_bounds(measured: Measured) -> dict[str, tuple[float, float]]:
+def tercile_bounds(measured: Measured) -> Bounds:
     """Per attribute, the values that split `measured` into thirds."""
     if len(measured.rows) < 3:
         raise R1OmniError(f"terciles need at least 3 measured clips, got {len(measured.rows)}")
     return {name: tuple(float(q) for q in np.quantile(measured.column(functional), [1 / 3, 2 / 3]))
-            for name, (functional, _) in ATTRIBUTES.items()}
+            for name, functional in ATTRIBUTES.items()}
 
 
 def tercile_levels(values: np.ndarray, bounds: tuple[float, float] | None = None) -> np.ndarray:
@@ -107,52 +104,74 @@ def tercile_levels(values: np.ndarray, bounds: tuple[float, float] | None = None
     return (values > low).astype(int) + (values > high).astype(int)
 
 
-def measured_levels(measured: Measured, bounds: dict[str, tuple[float, float]]) -> list[dict[str, int]]:
-    """Each measured clip's level per attribute against `bounds` (e.g. the training clips')."""
-    columns = {name: tercile_levels(measured.column(functional), bounds[name])
-               for name, (functional, _) in ATTRIBUTES.items()}
-    return [{name: int(columns[name][i]) for name in ATTRIBUTES} for i in range(len(measured.rows))]
+def bounds_of_rows(rows: list[ClipRow], where: str = "") -> Bounds | None:
+    """The terciles a described manifest's levels were taken against (each row's
+    ``meta.acoustics[attribute].bounds``), or None when no row carries measured levels;
+    `ManifestError` when only some rows do, or rows disagree."""
+    described = [((row.meta or {}).get("acoustics") or {}) for row in rows]
+    if not any(described):
+        return None
+    found: dict[str, set[tuple[float, float]]] = {name: set() for name in ATTRIBUTES}
+    for row, acoustics in zip(rows, described):
+        for name in ATTRIBUTES:
+            bounds = (acoustics.get(name) or {}).get("bounds")
+            if bounds is None:
+                raise ManifestError(f"{where or 'manifest'}: row {row.id} has no measured {name} terciles; "
+                                    "describe every row with r1omni data describe-voice")
+            found[name].add(tuple(float(b) for b in bounds))
+    mixed = [name for name, values in found.items() if len(values) > 1]
+    if mixed:
+        raise ManifestError(f"{where or 'manifest'}: rows were described against different terciles "
+                            f"({', '.join(mixed)})")
+    return {name: next(iter(values)) for name, values in found.items()}
+
+
+def with_measured_levels(rows: list[ClipRow], bounds: Bounds | None = None,
+                         progress: Callable[[int], None] | None = None) -> tuple[list[ClipRow], dict[str, str]]:
+    """`rows` with their sound measured into ``meta.acoustics`` against `bounds` (default: the
+    rows' own terciles), in order; a row whose sound cannot be measured is kept as it was and
+    named in the failures (id -> why)."""
+    measured = measure_rows(rows, progress)
+    found = dict(zip((r.id for r in measured.rows), acoustics_of(measured, bounds or tercile_bounds(measured)))) \
+        if measured.rows else {}
+    out = [ClipRow(**{**row.to_json(), "meta": {**(row.meta or {}), "acoustics": found[row.id]}})
+           if row.id in found else row for row in rows]
+    return out, measured.failures
 
 
 def describe(levels: dict[str, int]) -> str:
     """The rationale for one clip's levels ({attribute: 0, 1 or 2})."""
-    word = {name: ATTRIBUTES[name][1][level] for name, level in levels.items()}
+    word = {name: LEVEL_WORDS[name][level] for name, level in levels.items()}
     return (f"The voice is {word['pitch']} and {word['loudness']}, with a {word['variation']} pitch contour "
             f"and a {word['tempo']} tempo.")
 
 
-def stated_levels(text: str) -> dict[str, int] | None:
-    """The levels a reasoning text states in the rationale's sentence, or None when it has no
-    such sentence (a word outside an attribute's three counts as no statement of it)."""
-    match = _SENTENCE.search(text or "")
-    if match is None:
-        return None
-    return {name: words.index(match[name]) for name, (_, words) in ATTRIBUTES.items() if match[name] in words}
-
-
-def rationale_agreement(texts: list[str], truth: list[dict[str, int]]) -> dict:
-    """How often reasoning texts describe their clip's measured sound: the share of texts that
-    state a description, and per attribute the share of stated levels equal to the measured one."""
-    stated = [stated_levels(t) for t in texts]
-    result = {"described": sum(s is not None for s in stated) / max(len(texts), 1)}
-    for name in ATTRIBUTES:
-        pairs = [(s[name], t[name]) for s, t in zip(stated, truth) if s is not None and name in s]
-        result[name] = sum(a == b for a, b in pairs) / len(pairs) if pairs else None
-    return result
-
-
-def explain_rows(measured: Measured) -> list[ClipRow]:
-    """The measured rows with a `rationale` (and the same `caption`) from their acoustics against
-    their own terciles, and the values and levels behind it in ``meta["acoustics"]``."""
-    bounds = tercile_bounds(measured)
-    columns = {name: measured.column(functional) for name, (functional, _) in ATTRIBUTES.items()}
+def acoustics_of(measured: Measured, bounds: Bounds) -> list[dict]:
+    """Each measured clip's ``meta.acoustics``: per attribute its value, its level against `bounds`
+    and the bounds themselves, so that a row says what its levels are relative to (rounded as
+    written, so that levels recomputed from a row's bounds agree with its own)."""
+    bounds = {name: tuple(round(float(b), 4) for b in pair) for name, pair in bounds.items()}
+    columns = {name: np.round(measured.column(functional), 4) for name, functional in ATTRIBUTES.items()}
     levels = {name: tercile_levels(values, bounds[name]) for name, values in columns.items()}
+    return [{name: {"value": float(columns[name][i]), "level": int(levels[name][i]),
+                    "bounds": list(bounds[name])} for name in ATTRIBUTES}
+            for i in range(len(measured.values))]
+
+
+def measure_clip(audio: np.ndarray, bounds: Bounds, egemaps: EGeMAPS | None = None) -> dict:
+    """One clip's ``meta.acoustics`` from its mono 16 kHz sound (`acoustics_of` for one clip)."""
+    egemaps = egemaps or EGeMAPS()
+    return acoustics_of(Measured(egemaps.names, [], egemaps.measure(audio)[None], {}), bounds)[0]
+
+
+def explain_rows(measured: Measured, bounds: Bounds | None = None) -> list[ClipRow]:
+    """The measured rows with a `rationale` (and the same `caption`) from their acoustics against
+    `bounds` (default: their own terciles), and the values and levels behind it in
+    ``meta["acoustics"]``."""
+    bounds = bounds or tercile_bounds(measured)
     explained = []
-    for i, row in enumerate(measured.rows):
-        clip_levels = {name: int(levels[name][i]) for name in ATTRIBUTES}
-        text = describe(clip_levels)
-        acoustics = {name: {"value": round(float(columns[name][i]), 4), "level": clip_levels[name]}
-                     for name in ATTRIBUTES}
+    for row, acoustics in zip(measured.rows, acoustics_of(measured, bounds)):
+        text = describe({name: value["level"] for name, value in acoustics.items()})
         explained.append(ClipRow(**{**row.to_json(), "rationale": text, "caption": text,
                                     "meta": {**(row.meta or {}), "acoustics": acoustics}}))
     return explained

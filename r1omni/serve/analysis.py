@@ -82,10 +82,40 @@ def analyse_clip(predictor: Predictor, video: str | None, audio: str | None, set
     sound = audio or sound
     name = Path(video or audio).name
     media = predictor.read(name, picture, sound, MODAL_SETTINGS[setting])
-    (prediction,) = predictor.predict_media([(name, media)], probabilities=True)
+    (prediction,) = predictor.predict_media([(name, media)], probabilities=True,
+                                            check_claims=predictor.voice_levels is not None)
     frames = list(media.frames) if media.frames is not None else []
     heard = spectrogram_image(media.audio) if media.audio is not None else None
     return ClipView(prediction, frames, heard)
+
+
+HOLDS, FAILS = "matches the measured sound", "does not match"
+
+
+def claim_segments(reasoning: str | None, claims: list[dict] | None) -> list[tuple[str, str | None]]:
+    """The reasoning cut into (text, mark) pieces for the page: each judged claim marked as
+    matching the measured sound or not, the rest unmarked."""
+    reasoning = reasoning or ""
+    pieces, at = [], 0
+    for claim in sorted((c for c in claims or () if c["holds"] is not None), key=lambda c: c["start"]):
+        if claim["start"] < at:  # a later mention of a claim already marked
+            continue
+        pieces += [(reasoning[at : claim["start"]], None)] if claim["start"] > at else []
+        pieces.append((reasoning[claim["start"] : claim["end"]], HOLDS if claim["holds"] else FAILS))
+        at = claim["end"]
+    return pieces + ([(reasoning[at:], None)] if at < len(reasoning) else [])
+
+
+def claim_rows(claims: list[dict] | None) -> list[list[str]]:
+    """One table row per claim: as written, what it says, what was measured (words and value), verdict."""
+    rows = []
+    for claim in claims or ():
+        measured = claim.get("measured", "")
+        if "value" in claim and claim["value"] is not None:
+            measured = f"{measured} ({claim['value']:.2f})"
+        verdict = {True: "holds", False: "does not hold", None: "not judged"}[claim["holds"]]
+        rows.append([claim["text"], claim["claim"], measured, f"{verdict} ({claim['why']})"])
+    return rows
 
 
 def batch_items(files: list[str], manifest: str | None, predictor: Predictor) -> tuple[list, dict[str, int]]:

@@ -16,7 +16,16 @@ from pathlib import Path
 from r1omni.errors import R1OmniError
 from r1omni.predict import Predictor
 from r1omni.prompts import MODAL_SETTINGS
-from r1omni.serve.analysis import Deadline, ServeLimits, analyse_batch, analyse_clip
+from r1omni.serve.analysis import (
+    FAILS,
+    HOLDS,
+    Deadline,
+    ServeLimits,
+    analyse_batch,
+    analyse_clip,
+    claim_rows,
+    claim_segments,
+)
 from r1omni.serve.examples import example_clips
 
 # No telemetry or version checks leave the machine; set before Gradio is imported.
@@ -109,6 +118,12 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
         with gr.Column():
             answer = gr.Markdown(elem_id="clip-answer", elem_classes="r1omni-answer")
             reasoning = gr.Textbox(label="reasoning", lines=5, interactive=False, elem_id="clip-reasoning")
+            checks = predictor.voice_levels is not None  # a model whose voice-level words were measured
+            marked = gr.HighlightedText(label="its claims against the measured sound (eGeMAPS)", visible=checks,
+                                        color_map={HOLDS: "green", FAILS: "red"}, show_legend=True,
+                                        elem_id="clip-claims")
+            claims = gr.Dataframe(headers=["as written", "claim", "measured", "verdict"], interactive=False,
+                                  wrap=True, visible=checks, elem_id="clip-claims-table")
             chart = gr.Label(label="probability of each emotion at the answer",
                              num_top_classes=len(predictor.vocab), elem_id="clip-probabilities")
             frames = gr.Gallery(label="frames the model saw", columns=4, height=260, object_fit="contain",
@@ -122,9 +137,10 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
             raise _page_error(err, (video_path, audio_path)) from None
         p = view.prediction
         return (_answer_markdown(p), p.reasoning or "(no <think> in the completion)\n" + p.completion,
-                p.probabilities, view.frames, view.spectrogram)
+                claim_segments(p.reasoning, p.claims), claim_rows(p.claims), p.probabilities, view.frames,
+                view.spectrogram)
 
-    run.click(recognise, [video, audio, setting], [answer, reasoning, chart, frames, spectrogram],
+    run.click(recognise, [video, audio, setting], [answer, reasoning, marked, claims, chart, frames, spectrogram],
               concurrency_id="model")
 
 

@@ -7,16 +7,16 @@ import pytest
 
 from r1omni.cli import main
 from r1omni.data import ClipRow, read_manifest
+from r1omni.claims import check_claims, measurement_of
 from r1omni.data.acoustics import (
     ATTRIBUTES,
+    bounds_of_rows,
     describe,
     explain_rows,
     measure_rows,
-    measured_levels,
-    rationale_agreement,
-    stated_levels,
     tercile_bounds,
     tercile_levels,
+    with_measured_levels,
 )
 from r1omni.data.split import split_by_speaker
 from r1omni.errors import ManifestError
@@ -46,8 +46,8 @@ def voices(tmp_path):
 def test_measured_pitch_and_loudness_follow_the_signal(voices):
     measured = measure_rows(voices)
     assert not measured.failures and len(measured.rows) == 6 and measured.values.shape == (6, 88)
-    pitch = measured.column(ATTRIBUTES["pitch"][0])
-    loudness = measured.column(ATTRIBUTES["loudness"][0])
+    pitch = measured.column(ATTRIBUTES["pitch"])
+    loudness = measured.column(ATTRIBUTES["loudness"])
     assert np.all(np.diff(pitch) > 0) and np.all(np.diff(loudness) < 0)
 
 
@@ -64,27 +64,34 @@ def test_every_level_combination_reads_without_an_emotion_word_and_reads_back():
         stated = dict(zip(ATTRIBUTES, map(int, levels)))
         text = describe(stated)
         assert not emotions_named(text), text
-        assert stated_levels(f"<think>{text}</think>") == stated
+        measured = measurement_of(meta={"acoustics": {k: {"level": v} for k, v in stated.items()}}, modalities=["audio"])
+        verdicts = check_claims(text, measured)
+        assert {v.claim.name: v.claim.level for v in verdicts} == stated and all(v.holds for v in verdicts), text
 
 
-def test_agreement_of_reasoning_with_the_measured_sound():
-    truth = [{"pitch": 2, "loudness": 2, "variation": 1, "tempo": 0}] * 2 + [{"pitch": 0, "loudness": 0,
-                                                                            "variation": 0, "tempo": 0}]
-    texts = [describe(truth[0]), describe({**truth[0], "pitch": 0, "loudness": 1}), "the speaker sounds upset"]
-    agreement = rationale_agreement(texts, truth)
-    assert agreement["described"] == 2 / 3
-    assert agreement["pitch"] == 0.5 and agreement["loudness"] == 0.5 and agreement["tempo"] == 1.0
-    assert stated_levels("The voice is purple-pitched and loud, with a flat pitch contour and a fast tempo.") == \
-        {"loudness": 2, "variation": 0, "tempo": 2}
+def test_rows_record_the_terciles_their_levels_are_relative_to(voices):
+    rows = explain_rows(measure_rows(voices))
+    bounds = bounds_of_rows(rows)
+    assert bounds == {name: tuple(rows[0].meta["acoustics"][name]["bounds"]) for name in ATTRIBUTES}
+    for row in rows:  # the levels recomputed from a row's own value and bounds are its levels
+        for name, value in row.meta["acoustics"].items():
+            assert tercile_levels(np.array([value["value"]]), bounds[name])[0] == value["level"]
+    assert bounds_of_rows(voices) is None  # rows never described
+    with pytest.raises(ManifestError, match="has no measured pitch terciles"):
+        bounds_of_rows(rows[:2] + voices[2:])
+    other = explain_rows(measure_rows(voices[:3]))
+    with pytest.raises(ManifestError, match="different terciles"):
+        bounds_of_rows(rows + other)
 
 
 def test_levels_of_new_clips_use_the_reference_bounds(voices):
     measured = measure_rows(voices)
     bounds = tercile_bounds(measured)
-    levels = measured_levels(measured, bounds)
-    assert [lv["pitch"] for lv in levels] == [0, 0, 1, 1, 2, 2]
+    rows, failures = with_measured_levels(voices, bounds)
+    assert not failures and [r.meta["acoustics"]["pitch"]["level"] for r in rows] == [0, 0, 1, 1, 2, 2]
     shifted = {**bounds, "pitch": (1e9, 2e9)}  # every clip below the lower bound
-    assert all(lv["pitch"] == 0 for lv in measured_levels(measured, shifted))
+    rows, _ = with_measured_levels(voices, shifted)
+    assert all(r.meta["acoustics"]["pitch"]["level"] == 0 for r in rows)
 
 
 def test_tercile_levels_split_in_thirds():
@@ -118,3 +125,24 @@ def test_speaker_split_holds_out_whole_speakers(voices, tmp_path, capsys):
     main(["data", "split", "--manifest", str(manifest), "--test-speakers", "1", "--out", str(tmp_path / "split")])
     assert len(read_manifest(tmp_path / "split" / "test.jsonl")) == 3
     assert len(read_manifest(tmp_path / "split" / "train.jsonl")) == 3
+    main(["data", "split", "--manifest", str(manifest), "--test-speakers", "1", "--names", "coldstart,rl",
+          "--out", str(tmp_path / "split")])
+    assert {r.speaker for r in read_manifest(tmp_path / "split" / "rl.jsonl")} == {"1"}
+    assert main(["data", "split", "--manifest", str(manifest), "--test-speakers", "1", "--names", "rl",
+                 "--out", str(tmp_path / "split")]) == 2
+    assert "--names takes two different names" in capsys.readouterr().err
+
+
+def test_describe_voice_takes_another_manifests_terciles(voices, tmp_path, capsys):
+    reference = tmp_path / "ref.jsonl"
+    reference.write_text("".join(json.dumps(r.to_json()) + "\n" for r in explain_rows(measure_rows(voices))))
+    manifest = tmp_path / "new.jsonl"
+    manifest.write_text("".join(json.dumps(r.to_json()) + "\n" for r in voices[:2]))
+    assert main(["data", "describe-voice", "--manifest", str(manifest), "--bounds-from", str(reference),
+                 "--out", str(tmp_path / "out.jsonl")]) == 0
+    written = read_manifest(tmp_path / "out.jsonl")
+    assert bounds_of_rows(written) == bounds_of_rows(read_manifest(reference))
+    assert [r.meta["acoustics"]["pitch"]["level"] for r in written] == [0, 0]  # not thirds of two clips
+    assert main(["data", "describe-voice", "--manifest", str(manifest), "--bounds-from", str(manifest),
+                 "--out", str(tmp_path / "out2.jsonl")]) == 2
+    assert "carry no measured levels" in capsys.readouterr().err

@@ -91,3 +91,26 @@ def test_eval_out_naming_a_file_is_refused(world_dir, tiny_model, tmp_path, caps
     assert main(["eval", "--manifest", str(world_dir / "val.jsonl"), "--model", str(tiny_model),
                  "--out", str(taken)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_eval_measure_scores_stated_levels_against_the_measured_sound(tiny_model, tmp_path, capsys):
+    from voice_levels import voice, with_voice_levels
+
+    rows = [{"id": f"v{i}", "label": label, "dataset": "test", "audio": str(voice(tmp_path / f"v{i}.wav", hz))}
+            for i, (hz, label) in enumerate([(120, "sad"), (180, "happy"), (240, "angry")])]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    speech = with_voice_levels(tiny_model, tmp_path / "speech")
+    assert main(["eval", "--manifest", str(manifest), "--model", str(speech), "--measure", "--max-new-tokens", "6",
+                 "--out", str(tmp_path / "out")]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    faith = metrics["cue_faithfulness"]
+    assert faith["n"] == 3 and set(faith["per_attribute"]) == {"pitch", "loudness", "variation", "tempo"}
+    predictions = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert all(p["measured"]["levels"]["pitch"] == 0 and isinstance(p["claims"], list) for p in predictions)
+    # Without terciles in the model, the manifest's own thirds: one clip per level of pitch.
+    assert main(["eval", "--manifest", str(manifest), "--model", str(tiny_model), "--measure", "--modal", "audio",
+                 "--max-new-tokens", "6", "--out", str(tmp_path / "own")]) == 0
+    assert "against this manifest's own terciles" in capsys.readouterr().out
+    own = [json.loads(line) for line in (tmp_path / "own" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["measured"]["levels"]["pitch"] for p in own] == [0, 1, 2]

@@ -114,3 +114,30 @@ def test_examples_are_clips_of_the_synthetic_world(tmp_path):
     examples = example_clips(tmp_path)
     assert len(examples) == 4 and all(path.is_file() and label for path, label in examples)
     assert example_clips(tmp_path) == examples  # written once
+
+
+def test_claims_are_marked_in_the_reasoning_and_tabulated():
+    from r1omni.serve.analysis import FAILS, HOLDS, claim_rows, claim_segments
+
+    reasoning = "The voice is low-pitched and loud. It is loud."
+    claims = [{"text": "low-pitched", "start": 13, "end": 24, "claim": "low-pitched", "holds": True, "why": "true",
+               "measured": "low-pitched", "value": 20.5},
+              {"text": "loud", "start": 29, "end": 33, "claim": "loud", "holds": False, "why": "measured quiet",
+               "measured": "quiet", "value": 0.1},
+              {"text": "smile", "start": 0, "end": 0, "claim": "smile", "holds": None, "why": "not measured"}]
+    pieces = claim_segments(reasoning, claims)
+    assert "".join(text for text, _ in pieces) == reasoning
+    assert [(t, m) for t, m in pieces if m] == [("low-pitched", HOLDS), ("loud", FAILS)]
+    assert claim_rows(claims)[1] == ["loud", "loud", "quiet (0.10)", "does not hold (measured quiet)"]
+    assert claim_segments(None, None) == [] and claim_rows(None) == []
+
+
+def test_a_speech_model_clip_carries_its_checked_claims(tiny_model, tmp_path):
+    from voice_levels import voice, with_voice_levels
+
+    speech = load_model(with_voice_levels(tiny_model, tmp_path / "speech"), max_new_tokens=6)
+    view = analyse_clip(speech, None, str(voice(tmp_path / "v.wav")), "audio", ServeLimits())
+    assert view.prediction.measured["levels"]["pitch"] == 0 and isinstance(view.prediction.claims, list)
+    plain = analyse_clip(load_model(tiny_model, max_new_tokens=6), None, str(voice(tmp_path / "w.wav")), "audio",
+                         ServeLimits())
+    assert plain.prediction.claims is None  # a model without measured rationales: nothing to check
