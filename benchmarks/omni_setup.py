@@ -159,7 +159,7 @@ class OriginalSchemeTrainer(GRPOTrainer):
                 groups.append([Completion(row.tolist(), self.policy.tokenizer.decode(row), False) for row in ids])
         self.policy.train()
         with timer("reward"):
-            return score_groups(self.policy, examples, groups, self.reward, g.accuracy_mode)
+            return score_groups(self.policy, examples, groups, self.rewards, g.reward_weights, g.accuracy_mode)
 
     def _logprobs(self, model, examples, completions, grad: bool):
         G = len(completions) // len(examples)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, fields
 
 import torch
 
 from r1omni.models import OmniPolicy
 from r1omni.models.shared_prefix import Completion
 from r1omni.models.tokenizer import IM_END
-from r1omni.rewards import RewardFn, accuracy_reward, format_reward
+from r1omni.rewards import RewardFn, accuracy_reward, combine, format_reward
 from r1omni.train.config import GRPOSettings
 from r1omni.train.examples import Example
 
@@ -22,6 +23,7 @@ class Rollout:
     rewards: torch.Tensor  # [P * G] summed, weighted
     accuracy: torch.Tensor  # [P * G]
     formatted: torch.Tensor  # [P * G]
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [P * G] each reward alone, NaN: None
 
 
 @torch.no_grad()
@@ -33,24 +35,37 @@ def generate_groups(policy: OmniPolicy, examples: list[Example], settings: GRPOS
                            top_p=settings.top_p, max_new_tokens=settings.max_completion_length, seed=seed)
 
 
-def score_groups(policy: OmniPolicy, examples: list[Example], groups: list[list[Completion]], reward: RewardFn,
-                 accuracy_mode: str = "canonical") -> Rollout:
-    """Rewards of each prompt's completions against its row's label (`reward`: a TRL-signature
-    function, e.g. `r1omni.rewards.reward_function`), and the accuracy and format rewards alone."""
+def reward_columns(example: Example) -> dict:
+    """The columns a reward function gets for one prompt, as TRL passes a dataset's columns: the
+    row's fields (``cues``, ``meta``, ``speaker`` …, not its label, which is the solution) and the
+    `modalities` the prompt showed."""
+    columns = {f.name: getattr(example.row, f.name) for f in fields(example.row) if f.name != "label"}
+    return {**columns, "modalities": tuple(example.media.present())}
+
+
+def score_groups(policy: OmniPolicy, examples: list[Example], groups: list[list[Completion]],
+                 rewards: dict[str, RewardFn], weights: dict[str, float], accuracy_mode: str = "canonical") -> Rollout:
+    """Each named reward of each prompt's completions against its row (TRL-signature functions
+    given the row's columns), their weighted sum, and the accuracy and format rewards alone."""
     end = policy.tokenizer.convert_tokens_to_ids(IM_END)
-    completions, texts, labels = [], [], []
+    completions, texts, labels, columns = [], [], [], []
     for example, group in zip(examples, groups):
         for completion in group:
             # A completion that stopped keeps its end-of-turn token: stopping is learned too.
             completions.append(completion.ids + ([end] if completion.stopped else []))
             texts.append(completion.text)
             labels.append(example.row.label)
-    rewards = reward(texts, solution=labels)
+            columns.append(reward_columns(example))
+    by_column = {key: [c[key] for c in columns] for key in (columns[0] if columns else {})}
+    parts = {name: fn(texts, solution=labels, **by_column) for name, fn in rewards.items()}
+    total = combine(list(parts.values()), [weights[name] for name in parts])
     return Rollout(
         examples, completions, texts,
-        rewards=torch.tensor([r if r is not None else 0.0 for r in rewards], dtype=torch.float32),
+        rewards=torch.tensor([r if r is not None else 0.0 for r in total], dtype=torch.float32),
         accuracy=torch.tensor(accuracy_reward(texts, labels, mode=accuracy_mode), dtype=torch.float32),
         formatted=torch.tensor(format_reward(texts), dtype=torch.float32),
+        parts={name: torch.tensor([math.nan if r is None else r for r in values], dtype=torch.float32)
+               for name, values in parts.items()},
     )
 
 
@@ -59,10 +74,12 @@ def keep_groups(batch: Rollout, keep: torch.Tensor, G: int) -> Rollout:
     index = [i for i, k in enumerate(keep.tolist()) if k]
     rows = [i * G + j for i in index for j in range(G)]
     return Rollout([batch.examples[i] for i in index], [batch.completions[r] for r in rows],
-                   [batch.texts[r] for r in rows], batch.rewards[rows], batch.accuracy[rows], batch.formatted[rows])
+                   [batch.texts[r] for r in rows], batch.rewards[rows], batch.accuracy[rows], batch.formatted[rows],
+                   {name: values[rows] for name, values in batch.parts.items()})
 
 
 def concat(a: Rollout, b: Rollout) -> Rollout:
     return Rollout(a.examples + b.examples, a.completions + b.completions, a.texts + b.texts,
                    torch.cat([a.rewards, b.rewards]), torch.cat([a.accuracy, b.accuracy]),
-                   torch.cat([a.formatted, b.formatted]))
+                   torch.cat([a.formatted, b.formatted]),
+                   {name: torch.cat([a.parts[name], b.parts[name]]) for name in a.parts})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from r1omni.rewards import reward_function
+from r1omni.rewards import reward_functions
 from r1omni.rl.grpo import aggregate, group_advantages, per_token_loss, zero_std_groups
 from r1omni.rl.rollout import Rollout, concat, generate_groups, keep_groups, score_groups
 from r1omni.train.dist import ShardedPolicy
@@ -38,7 +38,7 @@ class GRPOTrainer(Trainer):
         super().prepare_models()
         if self.sharding is not None and self.reference is not None:
             ShardedPolicy(self.reference)
-        self.reward = reward_function(self.config.grpo.reward_weights, self.config.grpo.accuracy_mode)
+        self.rewards = reward_functions(self.config.grpo.reward_weights, self.config.grpo.accuracy_mode)
 
     def sequences_per_example(self) -> int:
         return self.config.grpo.num_generations
@@ -99,7 +99,7 @@ class GRPOTrainer(Trainer):
                 groups = generate_groups(self.policy, examples, g, seeds)
             self.policy.train()
             with timer("reward"):
-                return score_groups(self.policy, examples, groups, self.reward, g.accuracy_mode)
+                return score_groups(self.policy, examples, groups, self.rewards, g.reward_weights, g.accuracy_mode)
 
         batch = sample(prompts, 0)
         if not g.dynamic_sampling:
@@ -176,6 +176,14 @@ class GRPOTrainer(Trainer):
         )
         if stats["kl"]:
             metrics["kl"] = sum(stats["kl"]) / len(stats["kl"])
+        for name, values in batch.parts.items():
+            if name in ("accuracy", "format"):
+                continue
+            values = self._gather(values)
+            scored = ~values.isnan()
+            # A reward that skipped every sample (no row measured) has no mean; how many it skipped is logged.
+            metrics[f"reward_{name}"] = float(values[scored].mean()) if scored.any() else None
+            metrics[f"{name}_unscored"] = float((~scored).float().mean())
         return metrics
 
     # ------------------------------------------------------------------ processes
@@ -198,7 +206,8 @@ class GRPOTrainer(Trainer):
 
     def status(self, metrics: dict) -> str:
         kl = f"  kl {metrics['kl']:.4f}" if "kl" in metrics else ""
-        return (f"reward {metrics['reward']:.2f}  acc {metrics['accuracy']:.2f}  fmt {metrics['format']:.2f}{kl}  "
+        faith = f"  faith {metrics['reward_faithfulness']:.2f}" if metrics.get("reward_faithfulness") is not None else ""
+        return (f"reward {metrics['reward']:.2f}  acc {metrics['accuracy']:.2f}  fmt {metrics['format']:.2f}{faith}{kl}  "
                 f"len {metrics['completion_length']:.0f}  {metrics['seconds']:.1f}s/step")
 
 

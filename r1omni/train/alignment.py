@@ -7,6 +7,11 @@ against the embeddings of the label words (cosine similarity, cross-entropy): it
 media tokens towards the word for its emotion, a word the pretrained LM already reads. It can
 run beside SFT (`sft.label_alignment`) and, with no LM computation at all, as a warm-up of the
 projectors before SFT (`sft.alignment_epochs`), on the frozen towers' cached features.
+
+Level alignment (`sft.level_alignment`) does the same for what was measured of a clip's voice
+(``meta.acoustics``, `r1omni data describe-voice`): per attribute, the mean media embedding is
+scored against the words of its three levels ("low-pitched", "mid-pitched", "high-pitched"), so
+that the tokens carry the measured level towards the word a rationale uses for it.
 """
 
 from __future__ import annotations
@@ -14,19 +19,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from r1omni.claims import LEVEL_WORDS
 from r1omni.labels import vocabulary
 
 SCALE = 10.0  # cosine similarities in [-1, 1] times this are the logits
 
 
-def label_words(policy, labels: str) -> tuple[list[str], torch.Tensor]:
-    """The vocabulary `labels` and each label word's input embedding ``[C, H]`` (the mean of its
-    tokens' rows, read afresh each call: the embedding may be training)."""
-    names = list(vocabulary(labels))
+def word_embeddings(policy, words) -> torch.Tensor:
+    """Each word's input embedding ``[W, H]``: the mean of its tokens' rows, read afresh each call
+    (the embedding may be training)."""
     embed = policy.lm.get_input_embeddings()
-    rows = [embed.weight[policy.tokenizer(f" {name}", add_special_tokens=False)["input_ids"]].mean(0)
-            for name in names]
-    return names, torch.stack(rows)
+    return torch.stack([embed.weight[policy.tokenizer(f" {word}", add_special_tokens=False)["input_ids"]].mean(0)
+                        for word in words])
+
+
+def label_words(policy, labels: str) -> tuple[list[str], torch.Tensor]:
+    """The vocabulary `labels` and each label word's input embedding ``[C, H]``."""
+    names = list(vocabulary(labels))
+    return names, word_embeddings(policy, names)
+
+
+def level_words(policy) -> dict[str, torch.Tensor]:
+    """Per measured voice attribute, its three level words' embeddings ``[3, H]``."""
+    return {name: word_embeddings(policy, words) for name, words in LEVEL_WORDS.items()}
+
+
+def measured_levels(row) -> dict[str, int]:
+    """A row's measured voice levels ({attribute: 0, 1 or 2}); empty when it has none."""
+    acoustics = (row.meta or {}).get("acoustics") or {}
+    return {name: value["level"] for name, value in acoustics.items()
+            if name in LEVEL_WORDS and isinstance(value, dict) and value.get("level") in (0, 1, 2)}
 
 
 def media_mean(prompt) -> torch.Tensor:
@@ -42,15 +64,32 @@ def alignment_loss(media: torch.Tensor, labels: list[str], words: tuple[list[str
     return nn.functional.cross_entropy(logits, target)
 
 
+def level_loss(media: torch.Tensor, levels: list[dict[str, int]], words: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over attributes of the cross-entropy of mean media embeddings ``[B, H]`` against each
+    attribute's level words, on the clips whose level of it was measured."""
+    losses = []
+    for name, vectors in words.items():
+        rows = [i for i, clip in enumerate(levels) if name in clip]
+        if rows:
+            logits = SCALE * nn.functional.normalize(media[rows], dim=-1) @ \
+                nn.functional.normalize(vectors.float(), dim=-1).T  # [b, 3]
+            target = torch.tensor([levels[i][name] for i in rows], device=logits.device)
+            losses.append(nn.functional.cross_entropy(logits, target))
+    return torch.stack(losses).mean() if losses else media.sum() * 0.0
+
+
 def warm_up_projectors(policy, clips: list, labels: list[str], vocabulary_name: str, epochs: int, lr: float,
-                       batch_size: int, seed: int = 0, say=print) -> list[float]:
+                       batch_size: int, seed: int = 0, say=print, levels: list[dict[str, int]] | None = None,
+                       level_weight: float = 0.0) -> list[float]:
     """Train only the projectors on the alignment loss for `epochs` passes over `clips`
-    (`ClipMedia`, frozen towers' features from the feature cache); the LM is not run. Returns
-    the mean loss of each epoch."""
+    (`ClipMedia`, frozen towers' features from the feature cache), plus `level_weight` times the
+    level loss on each clip's measured `levels`; the LM is not run. Returns the mean loss of each
+    epoch."""
     projectors = [p for module in policy.adapters() for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(projectors, lr=lr)
     words = label_words(policy, vocabulary_name)
     words = (words[0], words[1].detach())
+    levels_of = {name: vectors.detach() for name, vectors in level_words(policy).items()} if level_weight else None
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for epoch in range(epochs):
@@ -60,6 +99,8 @@ def warm_up_projectors(policy, clips: list, labels: list[str], vocabulary_name: 
             batch = order[start : start + batch_size]
             media = torch.stack([torch.cat(list(policy.encode(clips[i]).values())).float().mean(0) for i in batch])
             loss = alignment_loss(media, [labels[i] for i in batch], words)
+            if levels_of is not None:
+                loss = loss + level_weight * level_loss(media, [levels[i] for i in batch], levels_of)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

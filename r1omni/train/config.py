@@ -111,6 +111,9 @@ class SFTSettings:
     # Both need data.labels to hold every training label.
     label_alignment: float = 0.0
     alignment_epochs: int = 0
+    # Level alignment: the weight of the same kind of loss towards the words of each clip's
+    # measured voice levels (rows from r1omni data describe-voice), beside SFT and in the warm-up.
+    level_alignment: float = 0.0
 
 
 @dataclass
@@ -188,7 +191,8 @@ class RunConfig:
                 ("grpo.max_completion_length", g.max_completion_length, ">= 1"),
                 ("grpo.num_iterations", g.num_iterations, ">= 1"), ("sft.max_length", self.sft.max_length, ">= 2"),
                 ("sft.label_alignment", self.sft.label_alignment, ">= 0"),
-                ("sft.alignment_epochs", self.sft.alignment_epochs, ">= 0")]
+                ("sft.alignment_epochs", self.sft.alignment_epochs, ">= 0"),
+                ("sft.level_alignment", self.sft.level_alignment, ">= 0")]
 
     def _lora_problems(self) -> list[str]:
         lora = self.model.lora

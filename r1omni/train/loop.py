@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from r1omni.data import read_manifest
+from r1omni.data.acoustics import bounds_of_rows
 from r1omni.errors import ConfigError, R1OmniError
 from r1omni.eval.metrics import uar, war
 from r1omni.models import FeatureCache, OmniPolicy, build_preset, load_policy
@@ -69,8 +70,7 @@ class Trainer:
         self.check_rows(self.rows)
         self.val_rows = read_manifest(config.data.val)[: config.data.val_rows] if config.data.val else []
         self.policy = self._load_policy(resume)
-        self.policy.config.task = {"prompt": config.data.prompt, "labels": config.data.labels,
-                                   "modalities": list(config.data.modalities)}
+        self.policy.config.task = self._task(config, self.policy.config.task or {})
         if resume is None:
             self._fit_standardizers()
         self.sharding: ShardedPolicy | None = None
@@ -103,6 +103,16 @@ class Trainer:
         self.writers = self._writers() if self.rank == 0 else []
 
     # ------------------------------------------------------------------ set-up
+
+    def _task(self, config: RunConfig, before: dict) -> dict:
+        """What the model is trained to do, recorded in it for predict and eval: the prompt, label
+        set and modalities, and the terciles its voice-level words mean (a model that had them keeps
+        them, else those of training rows described by `r1omni data describe-voice`)."""
+        task = {"prompt": config.data.prompt, "labels": config.data.labels, "modalities": list(config.data.modalities)}
+        levels = before.get("voice_levels") or bounds_of_rows(self.rows, config.data.train)
+        if levels:
+            task["voice_levels"] = {name: list(bounds) for name, bounds in levels.items()}
+        return task
 
     def _load_policy(self, resume) -> OmniPolicy:
         """The checkpoint's policy, else the config's model.path, else a fresh model.preset."""

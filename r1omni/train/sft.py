@@ -12,7 +12,15 @@ import torch
 from r1omni.errors import ConfigError
 from r1omni.labels import vocabulary
 from r1omni.models.tokenizer import IM_END
-from r1omni.train.alignment import alignment_loss, label_words, media_mean, warm_up_projectors
+from r1omni.train.alignment import (
+    alignment_loss,
+    label_words,
+    level_loss,
+    level_words,
+    measured_levels,
+    media_mean,
+    warm_up_projectors,
+)
 from r1omni.train.loop import Trainer
 
 TARGET_FIELDS = {"reasoning": "rationale", "label": "label", "caption": "caption"}
@@ -42,12 +50,16 @@ class SFTTrainer(Trainer):
                 raise ConfigError(f"sft.label_alignment and alignment_epochs need every label in data.labels="
                                   f"{self.config.data.labels} ({', '.join(known)}); the rows also have "
                                   f"{', '.join(outside)}")
+        if self.config.sft.level_alignment and not any(measured_levels(r) for r in rows):
+            raise ConfigError("sft.level_alignment needs rows with measured voice levels (meta.acoustics, written by "
+                              "r1omni data describe-voice); none of the training rows has them")
 
     def prepare_models(self) -> None:
         super().prepare_models()
-        if self.sharding is not None and (self.config.sft.label_alignment or self.config.sft.alignment_epochs):
-            raise ConfigError("sft.label_alignment and alignment_epochs read the whole embedding matrix; they are not "
-                              "available with fsdp (use ddp)")
+        sft = self.config.sft
+        if self.sharding is not None and (sft.label_alignment or sft.alignment_epochs or sft.level_alignment):
+            raise ConfigError("sft.label_alignment, level_alignment and alignment_epochs read the whole embedding "
+                              "matrix; they are not available with fsdp (use ddp)")
 
     def run(self):
         if self.config.sft.alignment_epochs and self.step == 0:
@@ -59,10 +71,11 @@ class SFTTrainer(Trainer):
         every clip alike so that their projectors stay equal."""
         readable = list(self.policy.readable_clips(self.rows, self.config.data.modalities))
         clips, labels = [media for _, media in readable], [row.label for row, _ in readable]
-        train = self.config.train
-        warm_up_projectors(self.policy, clips, labels, self.config.data.labels, self.config.sft.alignment_epochs,
+        train, sft = self.config.train, self.config.sft
+        warm_up_projectors(self.policy, clips, labels, self.config.data.labels, sft.alignment_epochs,
                            train.lr * train.encoder_lr_scale, train.batch_size, train.seed,
-                           say=print if self.rank == 0 else lambda text: None)
+                           say=print if self.rank == 0 else lambda text: None,
+                           levels=[measured_levels(row) for row, _ in readable], level_weight=sft.level_alignment)
 
     def max_new_tokens(self) -> int:
         return min(self.config.sft.max_length, self.config.grpo.max_completion_length)
@@ -84,8 +97,8 @@ class SFTTrainer(Trainer):
         step_tokens = sum(len(t) for t in every_target)
         size = train.micro_batch_size
 
-        weight = self.config.sft.label_alignment
-        alignments = []
+        weight, level_weight = self.config.sft.label_alignment, self.config.sft.level_alignment
+        alignments, level_alignments = [], []
 
         def micro_loss(start: int):
             def compute():
@@ -93,12 +106,17 @@ class SFTTrainer(Trainer):
                 prompts = [self.policy.prompt(e.messages, e.media) for e in batch]
                 logprobs, mask = self.policy.completion_logprobs(prompts, targets[start : start + size])
                 loss = -(logprobs * mask).sum() * self.processes / step_tokens
+                share = len(batch) * self.processes / len(examples)  # of the step's mean
+                media = torch.stack([media_mean(p) for p in prompts]) if weight or level_weight else None  # [B, H]
                 if weight:
-                    media = torch.stack([media_mean(p) for p in prompts])  # [B, H]
                     words = label_words(self.policy, self.config.data.labels)
                     alignment = alignment_loss(media, [e.row.label for e in batch], words)
                     alignments.append(alignment.detach().item())
-                    loss = loss + weight * alignment * len(batch) * self.processes / len(examples)
+                    loss = loss + weight * alignment * share
+                if level_weight:
+                    levels = level_loss(media, [measured_levels(e.row) for e in batch], level_words(self.policy))
+                    level_alignments.append(levels.detach().item())
+                    loss = loss + level_weight * levels * share
                 return loss
             return compute
 
@@ -106,6 +124,8 @@ class SFTTrainer(Trainer):
         metrics["tokens"] = step_tokens
         if alignments:
             metrics["label_alignment"] = sum(alignments) / len(alignments)
+        if level_alignments:
+            metrics["level_alignment"] = sum(level_alignments) / len(level_alignments)
         return metrics
 
 
