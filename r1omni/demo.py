@@ -7,6 +7,8 @@ an ordinary r1omni run, the same trainers and configs a user runs by hand:
 1. ``cold_start`` rationale SFT on ``coldstart`` from the base (the paper's EMER-SFT)
 2. ``label_sft``  answer-only SFT on ``rl`` from the base (the paper's MAFW-DFEW-SFT)
 3. ``grpo``       GRPO with accuracy + format rewards on ``rl`` from the cold start (R1-Omni)
+4. ``grpo_faithful`` the same GRPO with a third reward, the faithfulness of the reasoning's
+   claims to the clip's recorded cues (r1omni's addition; `r1omni.claims`)
 
 Every stage, the base included, is scored on ``test`` (in distribution) and ``ood_test`` with 95%
 bootstrap intervals; GRPO is compared with label SFT and with its cold start on the same clips
@@ -42,7 +44,10 @@ class DemoPlan:
     # about 100 tokens).
     max_completion_length: int = 96
     eval_tokens: int = 128
-    lr: dict[str, float] = field(default_factory=lambda: {"cold_start": 5e-4, "label_sft": 5e-4, "grpo": 1e-5})
+    # GRPO with the faithfulness reward at 5e-5: at the paper row's 1e-5 its claims barely moved in 150
+    # steps (cue precision +2 points on the development world; docs/rlvr_findings.md).
+    lr: dict[str, float] = field(default_factory=lambda: {"cold_start": 5e-4, "label_sft": 5e-4, "grpo": 1e-5,
+                                                          "grpo_faithful": 5e-5})
     # Weight of the label-alignment loss beside each SFT stage's own (r1omni.train.alignment):
     # it pulls a clip's media tokens towards its label word, a direct path from the few
     # labelled clips to the projectors (docs/rlvr_findings.md).
@@ -54,11 +59,12 @@ PLANS = {
     # cold-start steps rather than 150 (cold start +5.8 points UAR in distribution), the paper's
     # 580 cold-start clips rather than 400 (+3.6) and label alignment beside SFT (+3.5).
     "default": DemoPlan(world={"coldstart": 580, "rl": 800, "test": 700, "ood_test": 700},
-                        steps={"cold_start": 300, "label_sft": 150, "grpo": 150}),
+                        steps={"cold_start": 300, "label_sft": 150, "grpo": 150, "grpo_faithful": 150}),
     # 96 cold-start clips: on 48, 120 steps memorise the rationales and some test answers run past
     # the 96-token budget (format 0.90 in one CI run); scoring takes 128 (the longest rationale is 95).
     "quick": DemoPlan(world={"coldstart": 96, "rl": 48, "test": 48, "ood_test": 48},
-                      steps={"cold_start": 120, "label_sft": 60, "grpo": 4}, grpo_prompts=2, num_generations=4),
+                      steps={"cold_start": 120, "label_sft": 60, "grpo": 4, "grpo_faithful": 4}, grpo_prompts=2,
+                      num_generations=4),
 }
 
 
@@ -71,6 +77,7 @@ class Stage:
     split: str | None = None  # training split of the world
     start: str | None = None  # the stage whose model it starts from
     target: str | None = None  # SFT target
+    rewards: tuple[str, ...] = ("accuracy", "format")  # GRPO's rewards, each of weight 1
 
 
 STAGES = (
@@ -78,9 +85,11 @@ STAGES = (
     Stage("cold_start", "cold-start SFT (rationales)", "EMER-SFT", "sft", "coldstart", "base", "reasoning"),
     Stage("label_sft", "label SFT (answers only)", "MAFW-DFEW-SFT", "sft", "rl", "base", "label"),
     Stage("grpo", "GRPO (accuracy + format rewards)", "R1-Omni", "grpo", "rl", "cold_start"),
+    Stage("grpo_faithful", "GRPO (accuracy + format + faithfulness rewards)", "– (r1omni)", "grpo", "rl",
+          "cold_start", rewards=("accuracy", "format", "faithfulness")),
 )
 TEST_SETS = {"id": "test", "ood": "ood_test"}
-COMPARISONS = (("grpo", "label_sft"), ("grpo", "cold_start"))
+COMPARISONS = (("grpo", "label_sft"), ("grpo", "cold_start"), ("grpo_faithful", "grpo"))
 
 
 @dataclass
@@ -121,8 +130,10 @@ def stage_config(stage: Stage, plan: DemoPlan, out: Path, world: Path, seed: int
                       f"sft.label_alignment={plan.label_alignment.get(stage.name, 0.0)}"]
     else:
         sequences = plan.grpo_prompts * plan.num_generations
+        weights = ", ".join(f"{name}: 1.0" for name in stage.rewards)
         overrides += ["grpo.preset=r1omni", f"grpo.num_generations={plan.num_generations}",
-                      f"train.batch_size={sequences}", f"train.micro_batch_size={sequences}"]
+                      f"train.batch_size={sequences}", f"train.micro_batch_size={sequences}",
+                      f"grpo.reward_weights={{{weights}}}"]
     return load_config(None, overrides, kind=stage.kind)
 
 
@@ -135,14 +146,13 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     from r1omni.eval.demo_report import write_outputs
     from r1omni.models import FeatureCache, load_policy
     from r1omni.models.cache import fill_cache
-    from r1omni.rl.trainer import GRPOTrainer
-    from r1omni.train.sft import SFTTrainer
 
     plan = PLANS["quick" if quick else "default"]
     out = Path(out)
     check_out_dir(out)
     for stale in ["eval", *(s.name for s in STAGES)]:  # a rerun trains and scores each stage afresh
         shutil.rmtree(out / stale, ignore_errors=True)
+        (out / f"{stale}.log").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -167,21 +177,8 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     del base
     seconds["features"] = time.perf_counter() - clock
 
-    results: dict[str, dict] = {}
-    answers: dict[str, dict[str, list]] = {}
-    for stage in STAGES:
-        clock = time.perf_counter()
-        if stage.kind is not None:
-            say(f"stage {stage.name}: {stage.title} on {stage.split}, {plan.steps[stage.name]} steps")
-            config = stage_config(stage, plan, out, world, seed)
-            (SFTTrainer if stage.kind == "sft" else GRPOTrainer)(config).run()
-        train_seconds = time.perf_counter() - clock
-        clock = time.perf_counter()
-        say(f"scoring {stage.name} on {', '.join(TEST_SETS.values())}")
-        results[stage.name], answers[stage.name] = score_stage(stage.name, out, world, plan)
-        results[stage.name].update(train_seconds=round(train_seconds, 1),
-                                   eval_seconds=round(time.perf_counter() - clock, 1))
-        seconds[stage.name] = train_seconds + results[stage.name]["eval_seconds"]
+    results, answers = run_stages(plan, out, world, seed, workers, say)
+    seconds.update({name: r["train_seconds"] + r["eval_seconds"] for name, r in results.items()})
     differences = compare_stages(answers, world)
     seconds["total"] = time.perf_counter() - started
 
@@ -189,6 +186,100 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
                         round(peak_memory_mb(), 1))
     write_outputs(result, STAGES, asdict(plan), quick, seed)
     return result
+
+
+# ----------------------------------------------------------------------------- running the stages
+
+# Each stage is two tasks, training (when trained here) and scoring; a stage trains once the stage
+# it starts from has trained, and is scored once it has trained. Tasks start in this order as
+# they become ready: the cold start first, as both GRPO stages wait for it.
+TASK_ORDER = (("train", "cold_start"), ("train", "label_sft"), ("train", "grpo"), ("train", "grpo_faithful"),
+              ("score", "base"), ("score", "label_sft"), ("score", "cold_start"), ("score", "grpo"),
+              ("score", "grpo_faithful"))
+
+
+def run_task(task: tuple[str, str], plan: DemoPlan, out: Path, world: Path, seed: int, log: Path | None = None):
+    """One task: ``("train", stage)`` trains it (returns its seconds), ``("score", stage)`` scores it
+    (returns its summary and answers, `score_stage`). With `log`, its output goes to that file."""
+    from contextlib import nullcontext, redirect_stderr, redirect_stdout
+
+    kind, name = task
+    stage = next(s for s in STAGES if s.name == name)
+    with (log.open("a") if log else nullcontext()) as handle, \
+            (redirect_stdout(handle) if log else nullcontext()), (redirect_stderr(handle) if log else nullcontext()):
+        clock = time.perf_counter()
+        if kind == "score":
+            return score_stage(name, out, world, plan), time.perf_counter() - clock
+        from r1omni.rl.trainer import GRPOTrainer
+        from r1omni.train.sft import SFTTrainer
+
+        config = stage_config(stage, plan, out, world, seed)
+        (SFTTrainer if stage.kind == "sft" else GRPOTrainer)(config).run()
+        return None, time.perf_counter() - clock
+
+
+def _use_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_stages(plan: DemoPlan, out: Path, world: Path, seed: int, workers: int = 1,
+               say: Callable[[str], None] = print) -> tuple[dict, dict]:
+    """Train and score every stage: in this process one task after another (`workers` 1), or in
+    `workers` processes sharing the cores, each task starting as soon as what it needs is done
+    (each process's output in ``out/<stage>.log``). Returns each stage's summary (with its
+    train and eval seconds) and answers."""
+    tasks = [t for t in TASK_ORDER if t[0] == "score" or next(s for s in STAGES if s.name == t[1]).kind]
+    trained: set[str] = {"base"}
+    results: dict[str, dict] = {}
+    answers: dict[str, dict[str, list]] = {}
+    train_seconds: dict[str, float] = {"base": 0.0}
+
+    def ready(task) -> bool:
+        stage = next(s for s in STAGES if s.name == task[1])
+        return stage.start in trained if task[0] == "train" else stage.name in trained
+
+    def finish(task, value, seconds) -> None:
+        if task[0] == "train":
+            trained.add(task[1])
+            train_seconds[task[1]] = round(seconds, 1)
+            say(f"{task[1]} trained ({seconds / 60:.1f} min)")
+        else:
+            results[task[1]], answers[task[1]] = value
+            results[task[1]]["eval_seconds"] = round(seconds, 1)
+            say(f"{task[1]} scored")
+
+    def announce(task) -> None:
+        stage = next(s for s in STAGES if s.name == task[1])
+        say(f"stage {stage.name}: {stage.title} on {stage.split}, {plan.steps[stage.name]} steps"
+            if task[0] == "train" else f"scoring {stage.name} on {', '.join(TEST_SETS.values())}")
+
+    if workers <= 1:
+        for task in tasks:
+            announce(task)
+            finish(task, *run_task(task, plan, out, world, seed))
+    else:
+        import multiprocessing
+        import os
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_use_threads, initargs=(threads,)) as pool:
+            running: dict = {}
+            while tasks or running:
+                for task in [t for t in tasks if ready(t)][: workers - len(running)]:
+                    tasks.remove(task)
+                    announce(task)
+                    log = out / f"{task[1]}.log"
+                    running[pool.submit(run_task, task, plan, out, world, seed, log)] = task
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(running.pop(future), *future.result())
+    for name, summary in results.items():
+        summary["train_seconds"] = train_seconds[name]
+    return {s.name: results[s.name] for s in STAGES}, {s.name: answers[s.name] for s in STAGES}
 
 
 def score_stage(stage: str, out: Path, world: Path, plan: DemoPlan) -> tuple[dict, dict[str, list]]:
@@ -215,7 +306,10 @@ def score_stage(stage: str, out: Path, world: Path, plan: DemoPlan) -> tuple[dic
                         "format_rate": scores.format_rate, "answered_rate": 1 - scores.unparsable_rate,
                         "conflict_war": scores.conflict_war, "conflict_n": scores.conflict_n,
                         "cue_precision": faith.get("precision"), "cue_recall": faith.get("recall"),
-                        "cue_f1": faith.get("f1"), "mismatch_rate": scores.mismatch_rate, "n": scores.n}
+                        "cue_precision_ci": faith.get("precision_ci"), "cue_recall_ci": faith.get("recall_ci"),
+                        "cue_f1": faith.get("f1"), "wrong_modality_rate": faith.get("wrong_modality_rate"),
+                        "cue_per_modality": faith.get("per_modality"), "no_claims_rate": faith.get("no_claims_rate"),
+                        "mismatch_rate": scores.mismatch_rate, "n": scores.n}
     return summary, answers
 
 

@@ -2,6 +2,7 @@
 
     python scripts/demo_variant.py --world runs/dev7 --name long-cold steps.cold_start=300
     python scripts/demo_variant.py --world runs/dev7 --name hot --from runs/dev7-long-cold grpo:grpo.temperature=0.7
+    python scripts/demo_variant.py --world runs/dev7 --name faith-lr --from runs/dev7 --only grpo_faithful lr.grpo_faithful=5e-5
 
 `--world DIR` holds a world written by `r1omni demo --seed S --out DIR` (use a seed whose test
 sets are never reported: the demo reports 0, 1 and 2) and its feature cache. Plan fields are set
@@ -57,7 +58,8 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--from", dest="start", type=Path, help="reuse this variant's cold start")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--only", choices=("cold_start", "label_sft"), help="train and score this stage alone")
+    parser.add_argument("--only", choices=[s.name for s in demo.STAGES if s.kind],
+                        help="train and score this stage alone (a GRPO stage starts from --from's cold start)")
     parser.add_argument("items", nargs="*")
     args = parser.parse_args()
     plan, overrides = variant_plan(args.items)
@@ -80,7 +82,8 @@ def main() -> None:
         config = stage_config(stages[name], plan, out, out / "world", args.seed, overrides)
         (SFTTrainer if stages[name].kind == "sft" else GRPOTrainer)(config).run()
         scores, _ = demo.score_stage(name, out, out / "world", plan)
-        results[name] = {key: {m: scores[key][m] for m in ("uar", "war", "format_rate", "conflict_war")}
+        results[name] = {key: {m: scores[key][m] for m in ("uar", "war", "format_rate", "conflict_war", "cue_precision",
+                                                          "cue_recall", "wrong_modality_rate")}
                          for key in scores}
         results[name]["train_seconds"] = round(time.perf_counter() - started)
         print(name, json.dumps(results[name]), flush=True)

@@ -15,7 +15,7 @@ import numpy as np
 SAMPLE_CLIPS = 3
 CONSOLE_HEADER = ["stage", "ID UAR", "ID WAR", "OOD UAR", "OOD WAR", "format"]
 TABLE_HEADER = ["stage", "paper's row", "ID UAR", "ID WAR", "OOD UAR", "OOD WAR", "format", "answered",
-                "conflict acc.", "cue precision", "cue recall", "reasoning ≠ answer"]
+                "conflict acc.", "cue P / R (ID)", "cue P / R (OOD)", "wrong modality (ID / OOD)", "reasoning ≠ answer"]
 
 
 def _percent(value: float | None) -> str:
@@ -35,7 +35,9 @@ def table_rows(results: dict, stages) -> list[list[str]]:
                      _with_interval(ident["war"], ident["war_ci"]), _with_interval(ood["uar"], ood["uar_ci"]),
                      _with_interval(ood["war"], ood["war_ci"]), _percent(ident["format_rate"]),
                      _percent(ident["answered_rate"]), _percent(ident["conflict_war"]),
-                     _percent(ident["cue_precision"]), _percent(ident["cue_recall"]),
+                     f"{_percent(ident['cue_precision'])} / {_percent(ident['cue_recall'])}",
+                     f"{_percent(ood['cue_precision'])} / {_percent(ood['cue_recall'])}",
+                     f"{_percent(ident['wrong_modality_rate'])} / {_percent(ood['wrong_modality_rate'])}",
                      _percent(ident["mismatch_rate"])])
     return rows
 
@@ -66,18 +68,38 @@ def verdicts(results: dict, differences: dict) -> list[str]:
     for key, where in (("id", "in distribution"), ("ood", "out of distribution")):
         lines.append(_judged("GRPO", "label SFT", where, differences["grpo-label_sft"][key]["uar"]) + ".")
         lines.append(_judged("GRPO", "its cold start", where, differences["grpo-cold_start"][key]["uar"]) + ".")
+        if "grpo_faithful-grpo" in differences:
+            lines.append(_judged("GRPO with the faithfulness reward", "the paper's GRPO", where,
+                                 differences["grpo_faithful-grpo"][key]["uar"]) + ".")
+    if "grpo_faithful" in results:
+        for key, where in (("id", "in distribution"), ("ood", "out of distribution")):
+            a, b = results["grpo_faithful"][key], results["grpo"][key]
+            lines.append(f"The reasoning's cue precision / recall {where}: {_claims(a)} with the faithfulness reward, "
+                         f"{_claims(b)} without; claims about the wrong modality {_percent(a['wrong_modality_rate'])}% "
+                         f"against {_percent(b['wrong_modality_rate'])}%.")
     return lines
 
 
+def _claims(r: dict) -> str:
+    """Cue precision and recall with their intervals, in percent."""
+    def one(value, interval):
+        if value is None:
+            return "–"
+        return f"{100 * value:.1f}" + (f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]" if interval else "")
+
+    return f"{one(r['cue_precision'], r.get('cue_precision_ci'))} / {one(r['cue_recall'], r.get('cue_recall_ci'))}"
+
+
 def grpo_curves(metrics_path: Path) -> dict[str, list[float]]:
-    keys = ("reward", "accuracy", "format", "kl", "completion_length", "frac_reward_zero_std")
+    keys = ("reward", "accuracy", "format", "reward_faithfulness", "kl", "completion_length", "frac_reward_zero_std")
     curves: dict[str, list[float]] = {"step": [], **{k: [] for k in keys}}
     for line in metrics_path.read_text().splitlines():
         m = json.loads(line)
         if "reward" in m:
             curves["step"].append(m["step"])
             for k in keys:
-                curves[k].append(m.get(k, float("nan")))
+                value = m.get(k)
+                curves[k].append(float("nan") if value is None else value)
     return curves
 
 
@@ -100,11 +122,14 @@ def plot_grpo(curves: dict[str, list[float]], path: Path) -> Path:
         window = max(1, len(values) // 10)
         return np.convolve(values, np.ones(window) / window, mode="valid")
 
-    panels = (("reward", "accuracy", "format", "frac_reward_zero_std"), ("kl",), ("completion_length",))
+    panels = (("reward", "accuracy", "format", "reward_faithfulness", "frac_reward_zero_std"), ("kl",),
+              ("completion_length",))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, keys in zip(axes, panels):
         for key in keys:
             values = curves[key]
+            if all(v != v for v in values):  # a reward this run did not use
+                continue
             ax.plot(curves["step"], values, alpha=0.25)
             smoothed = smooth(values)
             ax.plot(curves["step"][len(values) - len(smoothed):], smoothed, label=key, color=ax.lines[-1].get_color())
@@ -139,13 +164,15 @@ def sample_reasoning(out: Path, stages, count: int = SAMPLE_CLIPS) -> list[dict]
 
 def write_outputs(result, stages, plan: dict, quick: bool, seed: int) -> None:
     out = result.out
-    curves = grpo_curves(out / "grpo" / "metrics.jsonl")
-    plot_grpo(curves, out / "grpo_curves.png")
+    curves = {s.name: grpo_curves(out / s.name / "metrics.jsonl") for s in stages if s.kind == "grpo"}
+    for name, stage_curves in curves.items():
+        plot_grpo(stage_curves, out / f"{name}_curves.png")
     (out / "results.json").write_text(json.dumps({"stages": result.results, "differences": result.differences},
                                                  indent=2) + "\n")
     run = {"quick": quick, "seed": seed, "plan": plan, "seconds": result.seconds,
            "peak_memory_mb": result.peak_memory_mb,
-           "grpo_by_quarter": {k: quarter_means(v) for k, v in curves.items() if k != "step"}}
+           **{f"{name}_by_quarter": {k: quarter_means(v) for k, v in c.items() if k != "step"}
+              for name, c in curves.items()}}
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     (out / "report.md").write_text(markdown_report(result, stages, plan, curves, quick, seed))
 
@@ -158,9 +185,11 @@ def markdown_report(result, stages, plan: dict, curves: dict, quick: bool, seed:
              f"(unseen people, rendering and recording channel, {n_ood} clips). Percent, with 95% bootstrap "
              "intervals over clips. format: completions in the `<think>…</think><answer>…</answer>` shape; "
              "answered: completions with a parsable emotion; conflict acc.: accuracy on the in-distribution clips "
-             "whose face masks the felt emotion; cue precision / recall: cues the reasoning names that are true / "
-             "true cues it names (docs/synthetic_world.md); reasoning ≠ answer: answers whose reasoning names "
-             "emotions but not the one answered. Columns after OOD WAR are in distribution.", "",
+             "whose face masks the felt emotion; cue P / R: precision and recall of the cues the reasoning claims "
+             "against the clip's recorded cues, a cue said of the other modality counting as false "
+             "(docs/synthetic_world.md); wrong modality: the share of claims that say a face cue of the voice or "
+             "a voice cue of the face; reasoning ≠ answer: answers whose reasoning names emotions but not the one "
+             "answered. Columns from format to conflict acc. and the last are in distribution.", "",
              markdown_table(TABLE_HEADER, table_rows(results, stages)), ""]
     lines += ["## What the comparison shows", ""] + [f"- {v}" for v in verdicts(results, result.differences)] + [""]
     lines += ["| difference | ID UAR | ID WAR | OOD UAR | OOD WAR |", "|---|---|---|---|---|"]
@@ -169,13 +198,17 @@ def markdown_report(result, stages, plan: dict, curves: dict, quick: bool, seed:
                  for k in ("id", "ood") for m in ("uar", "war")]
         lines.append(f"| {name.replace('-', ' − ')} | " + " | ".join(cells) + " |")
     lines.append("")
-    quarters = {k: ", ".join(f"{v:.3f}" for v in quarter_means(values)) for k, values in curves.items()
-                if k != "step"}
-    lines += ["## GRPO", "", f"{len(curves['step'])} steps of {plan['grpo_prompts']} prompts x "
-              f"{plan['num_generations']} completions. By quarter of the run: accuracy reward {quarters['accuracy']}; "
-              f"format reward {quarters['format']}; KL {quarters['kl']}; completion tokens "
-              f"{quarters['completion_length']}; groups whose rewards were all equal (no learning signal) "
-              f"{quarters['frac_reward_zero_std']}.", "", "![GRPO curves](grpo_curves.png)", ""]
+    for name, stage_curves in curves.items():
+        quarters = {k: ", ".join(f"{v:.3f}" for v in quarter_means(values)) for k, values in stage_curves.items()
+                    if k != "step"}
+        faith = (f" faithfulness reward {quarters['reward_faithfulness']};"
+                 if not all(v != v for v in stage_curves["reward_faithfulness"]) else "")
+        lines += [f"## {name}", "", f"{len(stage_curves['step'])} steps of {plan['grpo_prompts']} prompts x "
+                  f"{plan['num_generations']} completions. By quarter of the run: accuracy reward "
+                  f"{quarters['accuracy']}; format reward {quarters['format']};{faith} KL {quarters['kl']}; "
+                  f"completion tokens {quarters['completion_length']}; groups whose rewards were all equal (no "
+                  f"learning signal) {quarters['frac_reward_zero_std']}.", "", f"![{name} curves]({name}_curves.png)",
+                  ""]
     lines += ["## Stages", "", "| stage | what | training split | steps | train s | eval s |",
               "|---|---|---|---|---|---|"]
     lines += [f"| {s.name} | {s.title}" + (f", from {s.start}" if s.start else "") + f" | {s.split or '–'} | "
@@ -211,6 +244,11 @@ def write_seed_summary(out: Path, runs: dict, stages) -> dict:
         summary["stages"][stage.name] = {f"{key}_{metric}": _spread([r.results[stage.name][key][metric]
                                                                       for r in runs.values()])
                                          for key in ("id", "ood") for metric in ("uar", "war")}
+        for key in ("id", "ood"):  # the reasoning's claims, for the stages that reason
+            for metric in ("cue_precision", "cue_recall", "wrong_modality_rate"):
+                values = [r.results[stage.name][key].get(metric) for r in runs.values()]
+                if all(v is not None for v in values):
+                    summary["stages"][stage.name][f"{key}_{metric}"] = _spread(values)
     first = next(iter(runs.values()))
     for name in first.differences:
         summary["differences"][name] = {f"{key}_{metric}": _spread([r.differences[name][key][metric]["difference"]
@@ -230,5 +268,14 @@ def write_seed_summary(out: Path, runs: dict, stages) -> dict:
              markdown_table(["difference", "ID UAR", "ID WAR", "OOD UAR", "OOD WAR"],
                             [[n.replace("-", " − ")] + [cell(d[k]) for k in keys]
                              for n, d in summary["differences"].items()]), ""]
+    claims = ("id_cue_precision", "id_cue_recall", "ood_cue_precision", "ood_cue_recall", "id_wrong_modality_rate",
+              "ood_wrong_modality_rate")
+    reasoning = [s.name for s in stages if claims[0] in summary["stages"][s.name]]
+    if reasoning:
+        lines += ["The reasoning's claims against the recorded cues:", "",
+                  markdown_table(["stage", "ID cue precision", "ID cue recall", "OOD cue precision", "OOD cue recall",
+                                  "ID wrong modality", "OOD wrong modality"],
+                                 [[name] + [cell(summary["stages"][name][k]) for k in claims] for name in reasoning]),
+                  ""]
     (out / "seeds.md").write_text("\n".join(lines))
     return summary
