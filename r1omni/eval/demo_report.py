@@ -35,11 +35,17 @@ def table_rows(results: dict, stages) -> list[list[str]]:
                      _with_interval(ident["war"], ident["war_ci"]), _with_interval(ood["uar"], ood["uar_ci"]),
                      _with_interval(ood["war"], ood["war_ci"]), _percent(ident["format_rate"]),
                      _percent(ident["answered_rate"]), _percent(ident["conflict_war"]),
-                     f"{_percent(ident['cue_precision'])} / {_percent(ident['cue_recall'])}",
-                     f"{_percent(ood['cue_precision'])} / {_percent(ood['cue_recall'])}",
+                     _precision_recall(ident), _precision_recall(ood),
                      f"{_percent(ident['wrong_modality_rate'])} / {_percent(ood['wrong_modality_rate'])}",
                      _percent(ident["mismatch_rate"])])
     return rows
+
+
+def _precision_recall(r: dict) -> str:
+    """Cue precision / recall, or a dash for a stage whose answers claim nothing (label SFT)."""
+    if r["cue_precision"] is None and not r["cue_recall"]:
+        return "–"
+    return f"{_percent(r['cue_precision'])} / {_percent(r['cue_recall'])}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
