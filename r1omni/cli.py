@@ -362,8 +362,10 @@ def _serve(args: argparse.Namespace) -> None:
     from r1omni.serve.analysis import ServeLimits
     from r1omni.serve.app import build_app, launch
 
-    demo_model = model_dir("grpo", Path("runs/demo"))
-    path = args.model or (demo_model if demo_model.is_dir() else None)
+    # The demo's model whose reasoning was trained to be true, else the paper's GRPO model.
+    demo_models = (model_dir(stage, Path("runs/demo")) for stage in ("grpo_faithful", "grpo"))
+    demo_model = next((m for m in demo_models if m.is_dir()), None)
+    path = args.model or demo_model
     limits = ServeLimits(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
                          max_batch_files=args.max_batch_files, concurrency=args.concurrency,
                          queue_size=args.queue_size, timeout_s=args.timeout)
@@ -606,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "--host says otherwise; no share link, no telemetry.",
     )
     serve.add_argument("--model", type=Path, help="a saved r1omni model or a released HumanOmni/R1-Omni folder "
-                       "(default: the demo's final model, runs/demo/grpo/final, when it exists)")
+                       "(default: the demo's final model, runs/demo/grpo_faithful/final, else runs/demo/grpo/final, "
+                       "when it exists)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this "
                        "machine only; 0.0.0.0 opens it to the network)")
     serve.add_argument("--port", type=int, default=7860)

@@ -33,3 +33,26 @@ def with_voice_levels(model: Path, out: Path, bounds: dict | None = None) -> Pat
                       "voice_levels": bounds or LOWEST}
     config_path.write_text(json.dumps(config))
     return out
+
+
+SAID = "The voice is low-pitched and quiet, with a flat pitch contour and a slow tempo."
+
+
+def trained_speech_model(model: Path, out: Path) -> Path:
+    """`model` taught by a short SFT, audio only, to say `SAID` of six voices whose rows were measured
+    against `LOWEST` (so every level of `SAID` holds for any voice): training on such rows records the
+    terciles in the model, as it does for rows from `r1omni data describe-voice`."""
+    from r1omni.data import ClipRow, write_manifest
+    from r1omni.train.config import load_config
+    from r1omni.train.sft import SFTTrainer
+
+    out.mkdir(parents=True, exist_ok=True)
+    acoustics = {name: {"value": 1.0, "level": 0, "bounds": bounds} for name, bounds in LOWEST.items()}
+    rows = [ClipRow(id=f"v{i}", label="sad", dataset="test", audio=str(voice(out / f"v{i}.wav", hz)), speaker="1",
+                    rationale=SAID, meta={"acoustics": acoustics}) for i, hz in enumerate((110, 140, 170, 200, 230, 260))]
+    manifest = write_manifest(rows, out / "train.jsonl")
+    config = load_config(None, [f"model.path={model}", f"data.train={manifest}", f"train.output_dir={out / 'sft'}",
+                                "data.modalities=[audio]", "sft.target=reasoning", "train.max_steps=60",
+                                "train.lr=3e-3", "train.batch_size=6", "train.micro_batch_size=6",
+                                "train.scheduler=constant", "model.feature_cache=none"], kind="sft")
+    return SFTTrainer(config).run()

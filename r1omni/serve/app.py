@@ -43,7 +43,7 @@ NO_MODEL = """\
 `r1omni serve` shows a trained model. Either
 
 - train the demo's models (about 15 minutes on 2 CPU cores): `r1omni demo`, then `r1omni serve`
-  (it picks `runs/demo/grpo/final`), or
+  (it picks `runs/demo/grpo_faithful/final`, else `runs/demo/grpo/final`), or
 - point it at a model folder: `r1omni serve --model DIR` (an r1omni model, or a released
   HumanOmni / R1-Omni folder).
 """

@@ -228,3 +228,20 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"cannot serve on 127.0.0.1:{port}" in done.stderr and "choose another --port" \
         in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_speech_models_claims_are_marked_against_the_measured_sound(browser, tiny_model, tmp_path_factory):
+    from voice_levels import trained_speech_model, voice
+
+    work = tmp_path_factory.mktemp("speech")
+    model = trained_speech_model(tiny_model, work / "model")
+    with serving(["--model", str(model), "--max-new-tokens", "40"], work) as url, opened(browser, url) as page:
+        page.locator("#clip-audio input[type=file]").set_input_files(str(voice(work / "new.wav", 180)))
+        page.click("#clip-run")
+        page.wait_for_selector("#clip-answer h2", timeout=WAIT_MS)
+        page.wait_for_function("() => document.querySelector('#clip-claims-table')?.innerText.includes('holds')",
+                               timeout=WAIT_MS)
+        table = page.inner_text("#clip-claims-table")
+        assert "low-pitched" in table and "holds (true)" in table, table
+        assert "matches the measured sound" in page.inner_text("#clip-claims")  # the legend of the marks
+        page.screenshot(path=str(ARTIFACTS / "claims.png"), full_page=True)
