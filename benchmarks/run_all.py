@@ -25,6 +25,7 @@ BENCHMARKS = {
     "rollout": ("rollout", ["--repeats", "5"]),
     "grpo_step": ("grpo_step", ["--steps", "5"]),
     "scaling": ("scaling", ["--out", str(HERE / "scaling.png")]),
+    "side_by_side": ("side_by_side", ["--steps", "12", "--rounds", "3"]),
     # R1-Omni-0.5B's real widths on this machine's CPU: the rollout (one LM) fits; the GRPO step's
     # three modes at these widths do not fit in 24 GB together (BENCHMARKS.md), it runs on a GPU.
     "rollout_r1omni_0.5b": ("rollout", ["--shapes", "r1omni-0.5b", "--repeats", "3"]),
@@ -36,6 +37,7 @@ QUICK = {  # smaller runs that show the same comparisons (for a first look, not 
     "rollout": ("rollout", ["--repeats", "1", "--prompts", "1"]),
     "grpo_step": ("grpo_step", ["--steps", "1", "--prompts", "1"]),
     "scaling": ("scaling", ["--out", str(HERE / "scaling.png"), "--completion", "16"]),
+    "side_by_side": ("side_by_side", ["--steps", "2", "--rounds", "1", "--clips", "8"]),
     "rollout_r1omni_0.5b": ("rollout", ["--shapes", "r1omni-0.5b", "--prompts", "1", "--repeats", "1",
                                          "--new-tokens", "16"]),
 }

@@ -42,3 +42,10 @@ def test_rollout_compares_four_generation_paths():
     assert set(result["results"]) == {"num_return_sequences", "num_return_sequences_static",
                                       "shared_prefix_repeated", "shared_prefix"}
     assert result["ratio"] > 0 and result["ratio_vs_static"] > 0 and result["cascade_ratio"] > 0
+
+
+def test_side_by_side_times_both_modes_each_round():
+    result = _run("side_by_side.py", "--steps", "1", "--rounds", "2", "--clips", "4")
+    assert set(result["seconds"]) == {"one_after_the_other", "side_by_side"}
+    assert all(len(values) == 2 and min(values) > 0 for values in result["seconds"].values())
+    assert result["speedup"] > 0 and result["cores"] >= 1

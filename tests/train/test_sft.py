@@ -110,3 +110,42 @@ def test_projector_warm_up_trains_the_projectors_alone(world_dir, tiny_model, tm
     assert len(losses) == 3 and losses[-1] < losses[0]  # epochs 1, 10 and 20
     changed = {k for k, v in trainer.policy.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("projectors.") for k in changed)
+
+
+def _with_levels(world_dir, path):
+    """The cold-start rows as if described by `r1omni data describe-voice`: levels cycling 0, 1, 2."""
+    from r1omni.data import write_manifest
+
+    bounds = {"pitch": [1.0, 2.0], "loudness": [0.1, 0.2], "variation": [3.0, 4.0], "tempo": [2.0, 3.0]}
+    rows = read_manifest(world_dir / "coldstart.jsonl")
+    for i, row in enumerate(rows):
+        row.meta = {**(row.meta or {}), "acoustics": {name: {"value": 0.0, "level": (i + k) % 3, "bounds": b}
+                                                      for k, (name, b) in enumerate(bounds.items())}}
+    return write_manifest(rows, path), bounds
+
+
+def test_level_alignment_trains_the_projectors_towards_the_measured_levels(world_dir, tiny_model, tmp_path):
+    manifest, bounds = _with_levels(world_dir, tmp_path / "described.jsonl")
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
+        "data.train": manifest, "train.max_steps": 8, "train.lr": 1e-2, "sft.target": "label",
+        "train.batch_size": 12, "sft.level_alignment": 5.0, "sft.alignment_epochs": 2}), kind="sft")
+    final = SFTTrainer(config).run()
+    metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert all("level_alignment" in m and "label_alignment" not in m for m in metrics)
+    assert metrics[-1]["level_alignment"] < metrics[0]["level_alignment"]
+    # Training on described rows records the terciles their level words mean, for predict and eval.
+    assert OmniPolicy.from_pretrained(final).config.task["voice_levels"] == bounds
+    undescribed = load_config(None, overrides(world_dir, tiny_model, tmp_path / "o", **{
+        "data.train": world_dir / "coldstart.jsonl", "sft.level_alignment": 1.0}), kind="sft")
+    with pytest.raises(ConfigError, match="level_alignment needs rows with measured voice levels"):
+        SFTTrainer(undescribed)
+
+
+def test_level_loss_prefers_the_measured_levels_word():
+    from r1omni.train.alignment import level_loss
+
+    words = {"pitch": torch.eye(3) * 2}
+    media = torch.tensor([[0.0, 0.0, 1.0]])  # nearest the third word: high-pitched
+    losses = [level_loss(media, [{"pitch": level}], words) for level in range(3)]
+    assert losses[2] < losses[0] and losses[2] < losses[1]
+    assert level_loss(media, [{}], words) == 0  # a clip without that attribute measured adds nothing
