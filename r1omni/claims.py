@@ -16,6 +16,7 @@ figures both read this module, so training and scoring judge a sentence the same
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -191,20 +192,35 @@ def _mentions(text: str, patterns: list[tuple[str, int | None, re.Pattern]]) -> 
     found = []
     remaining = text
     for name, level, pattern in patterns:
-        for match in pattern.finditer(remaining):
-            found.append((name, level, match.start(), match.end()))
-        remaining = pattern.sub(lambda m: "_" * len(m.group(0)), remaining)
+        spans = [match.span() for match in pattern.finditer(remaining)]
+        if not spans:
+            continue
+        found += [(name, level, start, end) for start, end in spans]
+        pieces, at = [], 0
+        for start, end in spans:
+            pieces += [remaining[at:start], "_" * (end - start)]
+            at = end
+        remaining = "".join(pieces) + remaining[at:]
     return found
 
 
-def _said_of(blanked: str, start: int, own: str) -> str:
-    """The modality the sentence names before the mention at `start` (its last modality word
-    there), else the mention's own. Words after a mention are not read: in "the smile does not
-    match the voice" the voice is what the smile is compared with."""
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(blanked, 0, start)), default=0)
-    before = [(m.start(), modality) for modality, words in _MODALITY_WORDS.items()
-              for m in words.finditer(blanked, sentence_start, start)]
-    return max(before)[1] if before else own
+class _Sentences:
+    """Where a text's sentences start and which modality words it has, found once, so that each
+    mention's modality is a lookup (a long text with many mentions stays linear)."""
+
+    def __init__(self, blanked: str):
+        self.starts = [0] + [m.end() for m in _SENTENCE_END.finditer(blanked)]
+        words = sorted((m.start(), modality) for modality, pattern in _MODALITY_WORDS.items()
+                       for m in pattern.finditer(blanked))
+        self.word_at, self.word_modality = [w[0] for w in words], [w[1] for w in words]
+
+    def said_of(self, start: int, own: str) -> str:
+        """The modality the sentence names before the mention at `start` (its last modality word
+        there), else the mention's own. Words after a mention are not read: in "the smile does
+        not match the voice" the voice is what the smile is compared with."""
+        sentence = self.starts[bisect.bisect_right(self.starts, start) - 1]
+        last = bisect.bisect_left(self.word_at, start) - 1
+        return self.word_modality[last] if last >= 0 and self.word_at[last] >= sentence else own
 
 
 def read_claims(text: str, kind: str = "cues") -> list[Claim]:
@@ -224,11 +240,12 @@ def read_claims(text: str, kind: str = "cues") -> list[Claim]:
     for _, _, start, end in mentions:
         blanked[start:end] = "_" * (end - start)
     blanked = "".join(blanked)
+    sentences = _Sentences(blanked)
     claims = []
     for name, level, start, end in sorted(mentions, key=lambda m: m[2]):
         modality = VOICE if level is not None else _CUES[name][0]
         negated = bool(_NEGATION.search(blanked[max(0, start - 40) : start]))
-        claims.append(Claim(name, modality, _said_of(blanked, start, modality), negated, level, start, end))
+        claims.append(Claim(name, modality, sentences.said_of(start, modality), negated, level, start, end))
     return claims
 
 

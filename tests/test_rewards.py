@@ -70,6 +70,9 @@ def test_hostile_completions():
     completions = [every, long, nested, several, ""]
     assert accuracy_reward(completions, ["angry"] * 5) == [0.0, 1.0, 0.0, 0.0, 0.0]
     assert format_reward(completions) == [1.0, 1.0, 0.0, 0.0, 0.0]
+    cues = {"face_cues": ["brow_lower"], "voice_cues": ["loud"]}
+    claims = "<think>" + "Furrowed brows, no smile; a loud voice? " * 20_000 + "</think><answer>angry</answer>"
+    assert faithfulness_reward(completions + [claims], cues=[cues] * 6) == [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def test_weighted_sum_skips_none_like_trl():
