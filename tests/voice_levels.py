@@ -52,7 +52,7 @@ def trained_speech_model(model: Path, out: Path) -> Path:
                     rationale=SAID, meta={"acoustics": acoustics}) for i, hz in enumerate((110, 140, 170, 200, 230, 260))]
     manifest = write_manifest(rows, out / "train.jsonl")
     config = load_config(None, [f"model.path={model}", f"data.train={manifest}", f"train.output_dir={out / 'sft'}",
-                                "data.modalities=[audio]", "sft.target=reasoning", "train.max_steps=60",
+                                "data.modalities=[audio]", "sft.target=reasoning", "train.max_steps=150",
                                 "train.lr=3e-3", "train.batch_size=6", "train.micro_batch_size=6",
                                 "train.scheduler=constant", "model.feature_cache=none"], kind="sft")
     return SFTTrainer(config).run()

@@ -24,31 +24,34 @@ def test_grpo_raises_a_learnable_reward(world_dir, tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_grpo_raises_faithfulness_to_the_measured_cues(world_dir, tiny_model, tmp_path):
-    # A short cold start teaches the tiny model to write rationales, which claim whatever cues
-    # their clips had; then every RL clip is measured to show the same two cues, so that the
-    # faithfulness reward is learnable without perception (as the vowel reward is): GRPO on that
-    # reward alone must make the reasoning claim those cues more and others less.
+    # A short cold start teaches the tiny model to say, of every clip, one of two face cues and one
+    # of two voice cues, each pair as often (each clip appears once with each pair); then every RL
+    # clip is measured to show the first of each, so that the faithfulness reward is learnable
+    # without perception (as the vowel reward is): GRPO on that reward alone must make the
+    # reasoning claim those cues more and the others less.
+    from dataclasses import replace
+    from itertools import product
+
     from r1omni.data import read_manifest, write_manifest
     from r1omni.train.sft import SFTTrainer
 
-    cold = load_config(None, overrides(world_dir, tiny_model, tmp_path / "cold", **{
-        "data.train": world_dir / "coldstart.jsonl", "sft.target": "reasoning", "train.max_steps": 40,
-        "train.lr": 3e-3, "train.batch_size": 12, "train.micro_batch_size": 12}), kind="sft")
-    SFTTrainer(cold).run()
     rows = read_manifest(world_dir / "coldstart.jsonl")
-    face = max({c for r in rows for c in r.cues["face_cues"]}, key=lambda c: sum(c in r.cues["face_cues"] for r in rows))
-    voice = max({c for r in rows for c in r.cues["voice_cues"]},
-                key=lambda c: sum(c in r.cues["voice_cues"] for r in rows))
-    for row in rows:
-        row.cues = {**row.cues, "face_cues": [face], "voice_cues": [voice]}
-    manifest = write_manifest(rows, tmp_path / "measured.jsonl")
+    pairs = list(product(["smile", "frown"], ["loud", "subdued"]))
+    said = write_manifest([replace(row, id=f"{row.id}-{k}", rationale=f"{face}, {voice}.") for row in rows
+                           for k, (face, voice) in enumerate(pairs)], tmp_path / "said.jsonl")
+    cold = load_config(None, overrides(world_dir, tiny_model, tmp_path / "cold", **{
+        "data.train": said, "sft.target": "reasoning", "train.max_steps": 80, "train.lr": 5e-3,
+        "train.batch_size": 16, "train.micro_batch_size": 16}), kind="sft")
+    SFTTrainer(cold).run()
+    measured = write_manifest([replace(row, cues={**row.cues, "face_cues": ["smile"], "voice_cues": ["loud"]})
+                               for row in rows], tmp_path / "measured.jsonl")
     config = load_config(None, overrides(world_dir, tmp_path / "cold" / "final", tmp_path / "faith", **{
-        "data.train": manifest, "grpo.reward_weights": "{faithfulness: 1.0}", "grpo.beta": 0.0,
-        "train.max_steps": 40, "train.lr": 2e-3, "train.batch_size": 16, "train.micro_batch_size": 16,
+        "data.train": measured, "grpo.reward_weights": "{faithfulness: 1.0}", "grpo.beta": 0.0,
+        "train.max_steps": 30, "train.lr": 5e-4, "train.batch_size": 16, "train.micro_batch_size": 16,
         "grpo.num_generations": 4, "grpo.max_completion_length": 40}))
     GRPOTrainer(config).run()
     metrics = [json.loads(line) for line in (tmp_path / "faith" / "metrics.jsonl").read_text().splitlines()]
     rewards = [m["reward_faithfulness"] for m in metrics]
     assert all(m["faithfulness_unscored"] == 0.0 for m in metrics)
-    first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
-    assert last > first + 0.2, (first, last)
+    first, last = sum(rewards[:8]) / 8, sum(rewards[-8:]) / 8
+    assert last > first + 0.3, (first, last)

@@ -235,7 +235,7 @@ def test_a_speech_models_claims_are_marked_against_the_measured_sound(browser, t
 
     work = tmp_path_factory.mktemp("speech")
     model = trained_speech_model(tiny_model, work / "model")
-    with serving(["--model", str(model), "--max-new-tokens", "40"], work) as url, opened(browser, url) as page:
+    with serving(["--model", str(model), "--max-new-tokens", "128"], work) as url, opened(browser, url) as page:
         page.locator("#clip-audio input[type=file]").set_input_files(str(voice(work / "new.wav", 180)))
         page.click("#clip-run")
         page.wait_for_selector("#clip-answer h2", timeout=WAIT_MS)
