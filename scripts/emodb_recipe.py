@@ -3,11 +3,16 @@
     python scripts/emodb_recipe.py --data ../shared/data/emodb
 
 Speaker-independent: speakers 15 and 16 (one male, one female; 127 clips) are held out, the
-other eight train. Steps, each an r1omni command: manifest, split, acoustic rationales, the
-smol-omni model, label SFT, cold start, GRPO, then `r1omni eval` of each model on the held-out
-speakers with the training corpus's feature statistics and with their own; and the baseline,
-eGeMAPS + logistic regression, both ways. A step whose output exists is not run again (its time
-comes from OUT/steps.json), so an interrupted run continues; --fresh starts over.
+other eight train. As the paper separates its data, the cold start and GRPO see different
+training speakers: the cold start the first four (03, 08, 09, 10: 188 clips with measured
+rationales), GRPO the other four (11, 12, 13, 14: 220 clips); label SFT, the labels-only
+baseline, all eight. Steps, each an r1omni command: manifest, split, acoustic measurements (the
+training clips' terciles, and the test clips measured against them), the smol-omni model, label
+SFT, cold start, GRPO with the paper's rewards and GRPO with the faithfulness reward added, then
+`r1omni eval` of each model on the held-out speakers with the training corpus's feature
+statistics and with their own, scoring the reasoning's stated levels against the measured ones;
+and the baseline, eGeMAPS + logistic regression, both ways. A step whose output exists is not run
+again (its time comes from OUT/steps.json), so an interrupted run continues; --fresh starts over.
 Writes OUT/results.json and OUT/results.md.
 """
 
@@ -24,11 +29,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = {  # name: (command, config, what it starts from)
-    "label-sft": ("sft", "configs/emodb-label-sft.yaml", "smol-omni"),
-    "coldstart": ("sft", "configs/emodb-coldstart.yaml", "smol-omni"),
-    "grpo": ("grpo", "configs/emodb-grpo.yaml", "coldstart/final"),
+STAGES = {  # name: (command, config, what it starts from, training manifest)
+    "label-sft": ("sft", "configs/emodb-label-sft.yaml", "smol-omni", "train.jsonl"),
+    "coldstart": ("sft", "configs/emodb-coldstart.yaml", "smol-omni", "coldstart.jsonl"),
+    "grpo": ("grpo", "configs/emodb-grpo.yaml", "coldstart/final", "rl.jsonl"),
+    "grpo-faithful": ("grpo", "configs/emodb-grpo-faithful.yaml", "coldstart/final", "rl.jsonl"),
 }
+REASONING = ("coldstart", "grpo", "grpo-faithful")  # the stages whose reasoning is checked
+RL_SPEAKERS = "11,12,13,14"  # of the eight training speakers, those GRPO trains on
 
 
 class Steps:
@@ -61,10 +69,15 @@ def train_models(out: Path, data: Path, speakers: str, steps: Steps) -> None:
     steps.run("describe-voice", out / "train-explained.jsonl",
               r1omni("data", "describe-voice", "--manifest", str(out / "train.jsonl"),
                      "--out", str(out / "train-explained.jsonl")))
+    steps.run("describe-test", out / "test-explained.jsonl",
+              r1omni("data", "describe-voice", "--manifest", str(out / "test.jsonl"), "--bounds-from",
+                     str(out / "train-explained.jsonl"), "--out", str(out / "test-explained.jsonl")))
+    steps.run("split-rl", out / "rl.jsonl", r1omni("data", "split", "--manifest", str(out / "train-explained.jsonl"),
+                                                   "--test-speakers", RL_SPEAKERS, "--names", "coldstart,rl",
+                                                   "--out", str(out)))
     steps.run("model-init", out / "smol-omni", r1omni("model", "init", "--preset", "smol-omni",
                                                       "--out", str(out / "smol-omni")))
-    for stage, (command, config, start) in STAGES.items():
-        train = "train-explained.jsonl" if stage == "coldstart" else "train.jsonl"
+    for stage, (command, config, start, train) in STAGES.items():
         steps.run(stage, out / stage / "final", r1omni(
             command, "--config", config, f"model.path={out / start}", f"data.train={out / train}",
             f"train.output_dir={out / stage}"))
@@ -76,16 +89,16 @@ def evaluate(out: Path, steps: Steps) -> dict:
         for standardize in ("model", "corpus"):
             folder = out / "eval" / f"{stage}-{standardize}"
             steps.run(f"eval {stage} ({standardize})", folder / "metrics.json", r1omni(
-                "eval", "--manifest", str(out / "test.jsonl"), "--model", str(out / stage / "final"),
+                "eval", "--manifest", str(out / "test-explained.jsonl"), "--model", str(out / stage / "final"),
                 "--standardize", standardize, "--out", str(folder)))
             metrics = json.loads((folder / "metrics.json").read_text())
-            results[f"{stage} ({standardize})"] = {k: metrics[k] for k in ("uar", "war", "format_rate", "n")}
+            results[f"{stage} ({standardize})"] = {k: metrics[k] for k in ("uar", "war", "format_rate", "n",
+                                                                           "cue_faithfulness")}
     return results
 
 
 def measure(out: Path, steps: Steps):
-    """eGeMAPS of the training and test clips (the baseline's features, and the measured sound
-    the reasoning is checked against)."""
+    """eGeMAPS of the training and test clips: the baseline's features."""
     from r1omni.data import read_manifest
     from r1omni.data.acoustics import measure_rows
 
@@ -114,24 +127,27 @@ def baseline(train, test, steps: Steps) -> tuple[dict, dict]:
     return results, loso
 
 
-def reasoning_agreement(out: Path, train, test) -> dict:
-    """Per stage that writes reasoning: how often it describes the test clip's measured sound
-    (levels against the training clips' terciles), per attribute."""
-    from r1omni.data.acoustics import measured_levels, rationale_agreement, tercile_bounds
+def grpo_signal(out: Path) -> dict:
+    """Per GRPO stage, from its metrics.jsonl: the mean share of groups whose rewards were all equal
+    (no learning signal) and the faithfulness reward by quarter of the run."""
+    signal = {}
+    for stage in (s for s, (command, *_) in STAGES.items() if command == "grpo"):
+        metrics = [json.loads(line) for line in (out / stage / "metrics.jsonl").read_text().splitlines()]
+        zero = [m["frac_reward_zero_std"] for m in metrics]
+        faith = [m["reward_faithfulness"] for m in metrics if m.get("reward_faithfulness") is not None]
+        quarter = max(1, len(faith) // 4)
+        signal[stage] = {"frac_reward_zero_std": sum(zero) / len(zero), "steps": len(metrics),
+                         "faithfulness_by_quarter": [sum(faith[i : i + quarter]) / len(faith[i : i + quarter])
+                                                     for i in range(0, len(faith), quarter)][:4]}
+    return signal
 
-    truth = dict(zip((r.id for r in test.rows), measured_levels(test, tercile_bounds(train))))
-    agreement = {}
-    for stage in ("coldstart", "grpo"):
-        lines = (out / "eval" / f"{stage}-model" / "predictions.jsonl").read_text().splitlines()
-        predictions = [p for p in map(json.loads, lines) if p["id"] in truth]
-        agreement[stage] = rationale_agreement([p.get("reasoning") or "" for p in predictions],
-                                               [truth[p["id"]] for p in predictions])
-    return agreement
 
-
-def write_table(out: Path, results: dict, seconds: dict, speakers: str, agreement: dict, loso: dict) -> None:
+def write_table(out: Path, results: dict, seconds: dict, speakers: str, signal: dict, loso: dict) -> None:
     def pct(value):
         return "—" if value is None else f"{value:.1%}"
+
+    def with_interval(value, interval):
+        return "—" if value is None else f"{value:.1%} [{interval[0]:.1%}, {interval[1]:.1%}]"
 
     def minutes(*names):
         return f"{sum(seconds.get(n, 0) for n in names) / 60:.1f}"
@@ -143,7 +159,8 @@ def write_table(out: Path, results: dict, seconds: dict, speakers: str, agreemen
                        "corpus)": "test speakers' own"}[standardize]
         stage = model if model in STAGES else "baseline"
         time_of = {"label-sft": minutes("label-sft"), "coldstart": minutes("coldstart"),
-                   "grpo": minutes("coldstart", "grpo"), "baseline": minutes("baseline")}[stage]
+                   "grpo": minutes("coldstart", "grpo"), "grpo-faithful": minutes("coldstart", "grpo-faithful"),
+                   "baseline": minutes("baseline")}[stage]
         lines.append(f"| {model} | {standardize} | {pct(scores['uar'])} | {pct(scores['war'])} | "
                      f"{pct(scores.get('format_rate'))} | {time_of} |")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -153,17 +170,26 @@ def write_table(out: Path, results: dict, seconds: dict, speakers: str, agreemen
               "(GRPO includes its cold start; the baseline measures eGeMAPS of every clip).",
               "", f"For comparison, eGeMAPS + LR leave-one-speaker-out over all ten speakers (n = {loso['n']}): "
               f"UAR {pct(loso['uar'])}, WAR {pct(loso['war'])}."]
-    lines += ["", "Reasoning against the measured sound of the test clips (levels against the training clips' "
-              "terciles): the share of answers that describe the voice, and of those, the share whose level "
-              "matches the measurement, per attribute (chance about 33%).", "",
-              "| model | describes the voice | pitch | loudness | pitch variation | tempo |",
-              "|---|---|---|---|---|---|"]
-    for stage, share in agreement.items():
-        lines.append(f"| {stage} | {pct(share['described'])} | {pct(share['pitch'])} | {pct(share['loudness'])} | "
-                     f"{pct(share['variation'])} | {pct(share['tempo'])} |")
+    lines += ["", "Reasoning against the measured sound of the test clips (eGeMAPS levels against the training "
+              "clips' terciles; training speakers' feature statistics): per attribute, the share of answers that "
+              "state it and the agreement of the stated levels with the measured ones, with 95% bootstrap intervals "
+              "over clips (chance about 33%).", "",
+              "| model | pitch stated | pitch agrees | loudness stated | loudness agrees | variation stated | "
+              "variation agrees | tempo stated | tempo agrees |", "|---|---|---|---|---|---|---|---|---|"]
+    for stage in REASONING:
+        attributes = (results[f"{stage} (model)"]["cue_faithfulness"] or {}).get("per_attribute", {})
+        cells = [cell for name in ("pitch", "loudness", "variation", "tempo")
+                 for cell in (pct(attributes.get(name, {}).get("stated_rate")),
+                              with_interval(attributes.get(name, {}).get("agreement"),
+                                            attributes.get(name, {}).get("agreement_ci")))]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    lines += ["", "GRPO's learning signal: " + "; ".join(
+        f"{stage}, {s['steps']} steps, groups whose rewards were all equal {s['frac_reward_zero_std']:.0%} on average"
+        + (f", faithfulness reward by quarter {', '.join(f'{v:.2f}' for v in s['faithfulness_by_quarter'])}"
+           if s["faithfulness_by_quarter"] else "") for stage, s in signal.items()) + "."]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"results": results, "seconds": seconds, "baseline_loso": loso,
-                                                  "reasoning_agreement": agreement}, indent=2) + "\n")
+                                                  "grpo_signal": signal}, indent=2) + "\n")
     print("\n".join(lines))
 
 
@@ -183,7 +209,7 @@ def main() -> None:
     train, test = measure(args.out, steps)
     baselines, loso = baseline(train, test, steps)
     results = {**baselines, **evaluate(args.out, steps)}
-    write_table(args.out, results, steps.seconds, args.test_speakers, reasoning_agreement(args.out, train, test), loso)
+    write_table(args.out, results, steps.seconds, args.test_speakers, grpo_signal(args.out), loso)
 
 
 if __name__ == "__main__":
