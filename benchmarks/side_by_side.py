@@ -25,13 +25,14 @@ from pathlib import Path
 REWARDS = {"paper": "{accuracy: 1.0, format: 1.0}", "faithful": "{accuracy: 1.0, format: 1.0, faithfulness: 1.0}"}
 
 
-def grpo_command(name: str, world: Path, features: Path, out: Path, steps: int) -> list[str]:
+def grpo_command(name: str, world: Path, features: Path, out: Path, args: argparse.Namespace) -> list[str]:
     from r1omni.models.presets import NANO_BASE
 
+    batch = args.prompts * args.G
     return [sys.executable, "-m", "r1omni.cli", "grpo", f"model.path={NANO_BASE}", f"data.train={world / 'rl.jsonl'}",
-            f"train.output_dir={out / name}", f"train.max_steps={steps}", "grpo.preset=r1omni", "train.lr=1e-5",
-            "grpo.num_generations=8", "train.batch_size=32", "train.micro_batch_size=32",
-            "grpo.max_completion_length=96", f"model.feature_cache={features}", "train.scheduler=constant",
+            f"train.output_dir={out / name}", f"train.max_steps={args.steps}", "grpo.preset=r1omni", "train.lr=1e-5",
+            f"grpo.num_generations={args.G}", f"train.batch_size={batch}", f"train.micro_batch_size={batch}",
+            f"grpo.max_completion_length={args.tokens}", f"model.feature_cache={features}", "train.scheduler=constant",
             f"grpo.reward_weights={REWARDS[name]}"]
 
 
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12, help="GRPO steps per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clips", type=int, default=32, help="RL clips of the synthetic world")
+    parser.add_argument("--prompts", type=int, default=4, help="prompts per step (the demo's 4)")
+    parser.add_argument("--G", type=int, default=8, help="completions per prompt (the demo's 8)")
+    parser.add_argument("--tokens", type=int, default=96, help="completion length (the demo's 96)")
     args = parser.parse_args()
     from r1omni.data import read_manifest
     from r1omni.data.synth import WorldConfig, write_world
@@ -73,13 +77,14 @@ def main() -> None:
         for round_ in range(args.rounds):
             modes = list(seconds) if round_ % 2 == 0 else list(reversed(seconds))
             for mode in modes:
-                commands = [grpo_command(name, world, features, Path(tmp) / f"{mode}-{round_}", args.steps)
+                commands = [grpo_command(name, world, features, Path(tmp) / f"{mode}-{round_}", args)
                             for name in REWARDS]
                 together = mode == "side_by_side"
                 seconds[mode].append(run(commands, 1 if together else cores, together))
                 print(f"round {round_ + 1}: {mode} {seconds[mode][-1]:.1f} s", flush=True)
     medians = {mode: statistics.median(values) for mode, values in seconds.items()}
     result = {"benchmark": "side_by_side", "steps": args.steps, "rounds": args.rounds, "cores": cores,
+              "prompts": args.prompts, "G": args.G, "tokens": args.tokens,
               "seconds": seconds, "median_seconds": medians,
               "speedup": medians["one_after_the_other"] / medians["side_by_side"],
               "load_average_at_start": load}

@@ -45,7 +45,8 @@ def test_rollout_compares_four_generation_paths():
 
 
 def test_side_by_side_times_both_modes_each_round():
-    result = _run("side_by_side.py", "--steps", "1", "--rounds", "2", "--clips", "4")
+    result = _run("side_by_side.py", "--steps", "1", "--rounds", "2", "--clips", "4", "--prompts", "1", "--G", "2",
+                  "--tokens", "8")
     assert set(result["seconds"]) == {"one_after_the_other", "side_by_side"}
     assert all(len(values) == 2 and min(values) > 0 for values in result["seconds"].values())
     assert result["speedup"] > 0 and result["cores"] >= 1
