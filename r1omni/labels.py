@@ -22,6 +22,8 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "cremad": ("angry", "disgust", "fear", "happy", "neutral", "sad"),
     "emodb": ("angry", "boredom", "disgust", "fear", "happy", "sad", "neutral"),
     "mer2023": ("neutral", "angry", "happy", "sad", "worried", "surprise"),
+    "fer2013": ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+    "ckplus": ("angry", "contempt", "disgust", "fear", "happy", "sad", "surprise"),
 }
 
 ALL_LABELS: tuple[str, ...] = tuple(
@@ -52,13 +54,17 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 
 def vocabulary(dataset: str) -> tuple[str, ...]:
-    """The canonical labels of `dataset` (case-insensitive name), in the dataset's order."""
-    key = dataset.lower().replace("-", "").replace("_", "")
-    if key not in VOCABULARIES:
-        raise LabelError(
-            f"unknown dataset {dataset!r}; known vocabularies: {', '.join(VOCABULARIES)}"
-        )
-    return VOCABULARIES[key]
+    """The canonical labels of `dataset` (case-insensitive name), in the dataset's order; names
+    joined by ``+`` (``fer2013+emodb``) give the union of their vocabularies, first name's order first."""
+    labels = []
+    for name in dataset.split("+"):
+        key = name.strip().lower().replace("-", "").replace("_", "")
+        if key not in VOCABULARIES:
+            raise LabelError(
+                f"unknown dataset {name!r}; known vocabularies: {', '.join(VOCABULARIES)} (or several joined by +)"
+            )
+        labels += VOCABULARIES[key]
+    return tuple(dict.fromkeys(labels))
 
 
 def lookup(word: str) -> str | None:

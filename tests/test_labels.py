@@ -3,7 +3,7 @@ import pytest
 from r1omni.errors import LabelError
 from r1omni.labels import ALL_LABELS, VOCABULARIES, canonical, emotions_named, vocabulary
 
-EXPECTED_SIZES = {"dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "emodb": 7, "mer2023": 6}
+EXPECTED_SIZES = {"dfew": 7, "mafw": 11, "ravdess": 8, "cremad": 6, "emodb": 7, "mer2023": 6, "fer2013": 7, "ckplus": 7}
 
 
 def test_vocabulary_sizes_and_official_order():
@@ -38,6 +38,13 @@ def test_vocabulary_lookup_by_dataset_name():
     assert vocabulary("CREMA-D") == VOCABULARIES["cremad"]
     with pytest.raises(LabelError, match="unknown dataset"):
         vocabulary("imagenet")
+
+
+def test_vocabulary_union_keeps_the_first_order_and_adds_the_rest():
+    assert vocabulary("fer2013+emodb") == (*VOCABULARIES["fer2013"], "boredom")
+    assert vocabulary("emodb + fer2013")[-1] == "surprise"
+    with pytest.raises(LabelError, match="'imagenet'"):
+        vocabulary("emodb+imagenet")
 
 
 def test_emotions_named_finds_each_emotion_once():

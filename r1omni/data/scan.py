@@ -10,7 +10,7 @@ from pathlib import Path
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import ManifestError
 from r1omni.labels import lookup
-from r1omni.media import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
+from r1omni.media import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 @dataclass
@@ -28,13 +28,18 @@ class ScanResult:
         return Counter(getattr(row, key) for row in self.rows)
 
 
-def media_files(root: Path) -> list[Path]:
-    """Every media file under `root`, sorted, hidden folders left out."""
+def media_files(root: Path, extensions=MEDIA_EXTENSIONS) -> list[Path]:
+    """Every media file under `root` (of `extensions`), sorted, hidden folders left out."""
     return sorted(
         p for p in root.rglob("*")
-        if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()
+        if p.suffix.lower() in extensions and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+
+
+def image_files(root: Path) -> list[Path]:
+    """Every still image under `root`, sorted (read as one-frame videos)."""
+    return media_files(require_root(root), IMAGE_EXTENSIONS)
 
 
 def coded_files(root: Path, parse_name: Callable[[str], dict | str], result: ScanResult) -> Iterator[tuple[Path, dict]]:

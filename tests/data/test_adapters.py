@@ -103,6 +103,40 @@ def test_emodb_real_corpus_counts():
     assert len(result.count("speaker")) == 10
 
 
+def test_fer2013_fake_tree(tmp_path):
+    touch(tmp_path, "train/happy/Training_1.jpg", "validation/sad/PublicTest_2.jpg", "test/neutral/PrivateTest_3.jpg",
+          "test/contempt/PrivateTest_4.jpg", "extra/happy/x.jpg", "test/happy/notes.txt")
+    result = scan_dataset("fer2013", tmp_path)
+    rows = by_id(result)
+    assert {(r.label, r.split, r.audio) for r in rows.values()} == {("happy", "train", None), ("sad", "val", None),
+                                                                    ("neutral", "test", None)}
+    assert rows["train/happy/Training_1"].video.endswith("Training_1.jpg")
+    assert "not one of FER-2013's" in reasons(result)["PrivateTest_4.jpg"]
+    assert "not in {train" in reasons(result)["x.jpg"]
+
+
+def test_ckplus_fake_tree_folds_by_subject(tmp_path):
+    names = [f"{c}/S{s:03d}_001_0000001{f}.png" for s in range(1, 13) for c, f in (("anger", 1), ("sadness", 2))]
+    touch(tmp_path, *names, "happy/S005.png", "neutral/S001_002_00000001.png")
+    result = scan_dataset("ckplus", tmp_path)
+    assert len(result.rows) == 24 and result.count("label") == {"angry": 12, "sad": 12}
+    folds = {}
+    for row in result.rows:
+        folds.setdefault(row.speaker, set()).add(row.fold)
+    assert all(len(f) == 1 for f in folds.values()) and len({f for s in folds.values() for f in s}) == 10
+    assert "SXXX_YYY_ZZZZZZZZ" in reasons(result)["S005.png"]
+    assert "not in a class folder" in reasons(result)["S001_002_00000001.png"]
+
+
+def test_face_corpora_real_counts():
+    """The real FER-2013 and CK+48 copies: the counts their READMEs give."""
+    fer = scan_dataset("fer2013", shared_data("fer2013"))
+    assert fer.count("split") == {"train": 9436, "val": 3589, "test": 3589} and not fer.skipped
+    assert sum(r.label == "disgust" and r.split == "test" for r in fer.rows) == 55
+    ck = scan_dataset("ckplus", shared_data("ckplus48"))
+    assert len(ck.rows) == 981 and len(ck.count("speaker")) == 118 and ck.count("label")["contempt"] == 54
+
+
 def test_dfew_folds_from_test_sets(tmp_path):
     touch(tmp_path, "Clip/original/00001.mp4", "Clip/original/00002.mp4", "Clip/original/00003.mp4",
           "Clip/original/00004.mp4", "Clip/original/00005.mp4")

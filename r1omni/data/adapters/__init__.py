@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from r1omni.data.adapters import cremad, dfew, emodb, folder, mafw, mer2023, ravdess, table
+from r1omni.data.adapters import ckplus, cremad, dfew, emodb, fer2013, folder, mafw, mer2023, ravdess, table
 from r1omni.data.scan import ScanResult
 from r1omni.errors import ManifestError
 
@@ -17,6 +17,8 @@ ADAPTERS: dict[str, Callable[..., ScanResult]] = {
     "dfew": dfew.scan,
     "mafw": mafw.scan,
     "mer2023": mer2023.scan,
+    "fer2013": fer2013.scan,
+    "ckplus": ckplus.scan,
     "folder": folder.scan,
     "csv": table.scan,
 }
