@@ -23,7 +23,7 @@ from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from r1omni.models import ClipMedia, OmniPolicy, load_policy
 from r1omni.models.shared_prefix import Prompt
-from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think
+from r1omni.prompts import MODALITIES, build_messages, lists_labels, extract_answer, extract_think
 
 
 @dataclass
@@ -45,9 +45,12 @@ class Prediction:
     # reasoning judged against it (see claims_json), when the clip has a measurement
     measured: dict | None = None
     claims: list[dict] | None = None
+    # Where the face was found in the frames the model saw (r1omni.media.FaceReport as JSON), for
+    # a model whose video tower reads faces
+    faces: dict | None = None
 
     def to_json(self) -> dict:
-        optional = ("label", "cues", "probabilities", "measured", "claims")
+        optional = ("label", "cues", "probabilities", "measured", "claims", "faces")
         return {k: v for k, v in asdict(self).items() if k not in optional or v is not None}
 
 
@@ -154,7 +157,7 @@ class Predictor:
         return fit_standardizers(self.policy, clips, progress, wanted)
 
     def _messages(self, modalities) -> list[dict]:
-        return build_messages(self.prompt, modalities, labels=self.vocab if self.prompt == "options" else None)
+        return build_messages(self.prompt, modalities, labels=self.vocab if lists_labels(self.prompt) else None)
 
     def _result(self, name: str, text: str) -> Prediction:
         raw = extract_answer(text)
@@ -204,8 +207,9 @@ class Predictor:
         groups = self.policy.generate(prompts, 1, temperature=temperature, max_new_tokens=self.max_new_tokens,
                                       seed=seed) if prompts else []
         results = []
-        for (name, _), prompt, (completion,) in zip(clips, prompts, groups):
+        for (name, media), prompt, (completion,) in zip(clips, prompts, groups):
             result = self._result(name, completion.text)
+            result.faces = media.faces.to_json() if media.faces is not None else None
             if probabilities:
                 result.probabilities = self.answer_probabilities(prompt, completion.text)
             results.append(result)

@@ -51,7 +51,24 @@ PRESETS: dict[str, PromptPreset] = {
         "characters is the most obvious to you? Choose exactly one of: {labels}.  "
         + FORMAT_INSTRUCTION,
     ),
+    # For training on rows that carry a face only, a voice only or both: says which the model is
+    # given, then asks as `options` does.
+    "mixed": PromptPreset(
+        "mixed",
+        "{given} As an emotional recognition expert; which emotion conveyed by the person is the most "
+        "obvious to you? Choose exactly one of: {labels}.  " + FORMAT_INSTRUCTION,
+    ),
 }
+
+# What the `mixed` prompt says the model is given, by the modalities present.
+GIVEN = {("video",): "You see the person's picture only; there is no sound.",
+         ("audio",): "You hear the person's voice only; there is no picture.",
+         ("video", "audio"): "You see the person and hear their voice."}
+
+
+def lists_labels(preset: str) -> bool:
+    """Whether prompt preset `preset` lists the allowed labels (and so needs them)."""
+    return preset in PRESETS and PRESETS[preset].needs_labels
 
 
 def build_messages(
@@ -70,9 +87,10 @@ def build_messages(
         raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {present}")
     if chosen.needs_labels and not labels:
         raise ValueError(f"prompt preset {preset!r} lists the allowed labels: pass labels=")
-    question = chosen.question.format(labels=", ".join(labels or ()))
     # Keep the order video, audio whatever order the caller gave.
-    header = "\n".join(PLACEHOLDERS[m] for m in MODALITIES if m in present)
+    shown = tuple(m for m in MODALITIES if m in present)
+    question = chosen.question.format(labels=", ".join(labels or ()), given=GIVEN[shown])
+    header = "\n".join(PLACEHOLDERS[m] for m in shown)
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": f"{header}\n{question}"})
     return messages

@@ -31,6 +31,19 @@ def test_options_preset_lists_labels_and_requires_them():
         build_messages("chatty")
 
 
+def test_mixed_preset_says_what_the_model_is_given():
+    labels = VOCABULARIES["fer2013"]
+    face = build_messages("mixed", ["video"], labels=labels)[-1]["content"]
+    voice = build_messages("mixed", ["audio"], labels=labels)[-1]["content"]
+    both = build_messages("mixed", ["audio", "video"], labels=labels)[-1]["content"]
+    assert face.startswith("<video>\nYou see the person's picture only; there is no sound.")
+    assert voice.startswith("<audio>\nYou hear the person's voice only; there is no picture.")
+    assert both.startswith("<video>\n<audio>\nYou see the person and hear their voice.")
+    assert all("angry, disgust, fear, happy, sad, surprise, neutral" in c for c in (face, voice, both))
+    with pytest.raises(ValueError, match="labels"):
+        build_messages("mixed", ["video"])
+
+
 def test_system_message_is_optional():
     messages = build_messages(system="You are helpful.")
     assert [m["role"] for m in messages] == ["system", "user"]

@@ -95,6 +95,7 @@ class Scores:
     mismatch_rate: float | None = None  # answers whose reasoning names other emotions but not the answer
     left_out: dict[str, str] = field(default_factory=dict)  # rows not scored: id -> why (unreadable media)
     dropped_labels: dict[str, int] = field(default_factory=dict)  # rows not scored: label the model lacks -> count
+    faces: dict | None = None  # how often the face was found (r1omni.media.face_rate), for a model that reads faces
 
     def to_json(self) -> dict:
         return {
@@ -112,6 +113,7 @@ class Scores:
             "reasoning_answer_mismatch_rate": self.mismatch_rate,
             "left_out": self.left_out,
             "dropped_labels": self.dropped_labels,
+            "faces": self.faces,
         }
 
 

@@ -59,9 +59,18 @@ def scores_table(scores: Scores, title: str = "evaluation"):
             value = agreement["agreement"]
             table.add_row(f"stated {name} agrees", "—" if value is None else
                           f"{value:.2%} of {agreement['stated']} stated")
+    if scores.faces:
+        table.add_row("face found", face_line(scores.faces))
     for label, recall in scores.per_class.items():
         table.add_row(f"recall {label}", f"{recall:.2%}")
     return table
+
+
+def face_line(faces: dict) -> str:
+    """How often the face search found a face (r1omni.media.face_rate), in words."""
+    frames = faces["frames_with_face"] / faces["frames"] if faces["frames"] else 0.0
+    return (f"in {faces['clips_with_face']} of {faces['clips']} clips ({faces['clip_rate']:.1%}), {frames:.1%} of "
+            f"frames; several faces in {faces['clips_with_several_faces']} clips")
 
 
 def plot_per_class_recall(results: dict[str, Scores], path: str | Path) -> Path:
@@ -141,6 +150,10 @@ def markdown_report(results: dict[str, Scores], title: str) -> str:
     for name, s in results.items():
         lines.append(f"| {name} | " + " | ".join(pct(s.per_class.get(c)) for c in classes) + " |")
     lines.append("\n— : no clip of that class was scored.")
+    for name, s in results.items():
+        if s.faces:
+            lines += ["", f"Face found ({name}): {face_line(s.faces)}. A clip without a face is read whole "
+                      "(docs/input.md, 'Faces')."]
     dropped = next(iter(results.values())).dropped_labels
     if dropped:
         lines += ["", "Dropped, labels the model was not trained on: "

@@ -13,6 +13,7 @@ from r1omni.errors import R1OmniError
 from r1omni.eval.metrics import Scores, class_order, score
 from r1omni.eval.reports import markdown_report, plot_confusion, plot_per_class_recall
 from r1omni.labels import lookup
+from r1omni.media import face_rate
 from r1omni.predict import Predictor
 from r1omni.prompts import MODAL_SETTINGS
 
@@ -77,6 +78,7 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
                        classes, [r.cues for r, _ in scored],
                        [measurement_of(r.cues, r.meta, MODAL_SETTINGS[setting]) for r, _ in scored])
         scores.left_out = {p.id: p.error for p in predictions if p.error is not None}
+        scores.faces = face_rate([p.faces for _, p in scored]) if any(p.faces for _, p in scored) else None
         scores.dropped_labels = dropped
         results[setting] = scores
         if out is not None:

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from r1omni.errors import MediaError, MissingStreamError
+from r1omni.media.faces import FaceReport, crop_to_faces
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".flv", ".webm", ".mpg", ".mpeg", ".m4v"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac", ".opus"})
@@ -279,15 +280,36 @@ def read_frames(
     A still image gives one frame ``[1, S, S, 3]``. A clip with fewer frames than asked repeats
     frames, as nearest-frame sampling does. Raises `MissingStreamError` for a clip without video.
     """
+    images = sampled_images(path, num_frames, sampling)
+    return np.stack([fit_square(image, size, mode, fill, resample) for image in images])
+
+
+def read_face_frames(
+    path: str | Path,
+    num_frames: int = 8,
+    size: int | None = 224,
+    mode: str = "pad",
+    fill=DEFAULT_FILL,
+    sampling: str = "time",
+    resample: str = "bilinear",
+) -> tuple[np.ndarray, FaceReport]:
+    """As `read_frames`, each frame cropped to the face first (r1omni.media.faces has the policy
+    for frames without a face, several faces and images that are face crops already), and what
+    the search found."""
+    faces, report = crop_to_faces(sampled_images(path, num_frames, sampling))
+    return np.stack([fit_square(face, size, mode, fill, resample) for face in faces]), report
+
+
+def sampled_images(path: str | Path, num_frames: int = 8, sampling: str = "time") -> list[Image.Image]:
+    """The sampled frames of a clip (one for a still image) as RGB PIL images at source size."""
     if num_frames < 1:
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
     if sampling not in FRAME_SAMPLINGS:
         raise ValueError(f"frame sampling must be one of {FRAME_SAMPLINGS}, got {sampling!r}")
     path = Path(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return read_image(path, size, mode, fill, resample)
+        with _open_image(path) as image:
+            return [image.convert("RGB")]
     with _open(path) as container:
         stream = _video_stream(path, container)
         if stream is None:
@@ -302,7 +324,7 @@ def read_frames(
             times = segment_midpoints(index.pts[0], index.end - index.pts[0], num_frames)
             wanted = [index.frame_at(t) for t in times]
         decoded = _decode_frames(path, container, stream, index, sorted(set(wanted)))
-        return np.stack([fit_square(decoded[p], size, mode, fill, resample) for p in wanted])
+        return [decoded[p] for p in wanted]
 
 
 def _decode_frames(path, container, stream, index: _FrameIndex, wanted: list[int]) -> dict:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from r1omni.errors import ConfigError, MissingStreamError, R1OmniError
-from r1omni.media import check_file, read_audio, read_frames
+from r1omni.media import FaceReport, check_file, read_audio, read_face_frames, read_frames
 from r1omni.models.cache import FeatureCache, array_hash, content_hash
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
 
@@ -88,6 +88,8 @@ class ClipMedia:
     audio_key: str | None = None
     # Modalities left undecoded because their encoder features are in the feature cache.
     cached: tuple[str, ...] = ()
+    # What the face search found in the frames, for a video encoder that reads faces.
+    faces: FaceReport | None = None
 
     def get(self, modality: str):
         return self.frames if modality == "video" else self.audio
@@ -212,7 +214,10 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
                 cached.append(modality)
                 continue
             try:
-                if modality == "video":
+                if modality == "video" and self.finds_faces():
+                    media.frames, media.faces = read_face_frames(path, self.config.num_frames, self.config.frame_size,
+                                                                 **self.frame_reading())
+                elif modality == "video":
                     media.frames = read_frames(path, self.config.num_frames, self.config.frame_size,
                                                **self.frame_reading())
                 else:
@@ -247,11 +252,17 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         arguments of `r1omni.media.read_frames` (e.g. a backend's official sampling formula)."""
         return {}
 
+    def finds_faces(self) -> bool:
+        """Whether the video encoder reads faces (a tower's `wants_face`): `read_clip` then crops
+        each frame to the detected face (r1omni.media.faces)."""
+        return bool(getattr(self.encoders().get("video"), "wants_face", False))
+
     def media_settings(self) -> str:
         """The decoding settings that shape an encoder's input (part of a feature-cache key)."""
         settings = f"{self.config.num_frames}x{self.config.frame_size}|{self.config.max_audio_seconds}"
         reading = self.frame_reading()
-        return settings + (f"|{sorted(reading.items())}" if reading else "")
+        settings += f"|{sorted(reading.items())}" if reading else ""
+        return settings + ("|faces" if self.finds_faces() else "")
 
     # ------------------------------------------------------------------ training
 

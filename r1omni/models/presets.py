@@ -52,7 +52,8 @@ def smol_omni() -> OmniPolicy:
     from r1omni.models.towers import FaceCNN
 
     lm, tokenizer = smollm2()
-    return composed(lm, tokenizer, vision=FaceCNN.from_pyemotion(), audio=whisper_tiny_encoder(), audio_pool=3,
+    face = FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True})  # frames cropped to the detected face
+    return composed(lm, tokenizer, vision=face, audio=whisper_tiny_encoder(), audio_pool=3,
                     audio_clip_frames=True, audio_summary=True, num_frames=8, frame_size=160, projector_hidden=576,
                     standardize=["video", "audio"])
 

@@ -34,6 +34,11 @@ class Tower(nn.Module):
     modality: str
     out_dim: int
 
+    @property
+    def wants_face(self) -> bool:
+        """Whether its frames are to be cropped to the face first (r1omni.media.faces)."""
+        return bool(self.config.get("find_face", False))
+
     def __init__(self, config: dict):
         super().__init__()
         self.config = dict(config)
@@ -222,16 +227,18 @@ def _reflect_conv(inputs: int, outputs: int, stride: int) -> nn.Sequential:
 
 class FaceCNN(Tower):
     """PyEmotion's face-expression CNN (MIT; 48x48 grey faces, 7 classes, trained on FER-style
-    data) as a vision tower: each frame is turned grey, centre-cropped to `crop` of its side
-    (where the face is in a talking-head clip; no detector), resized to 48 px, and becomes one
-    token, the network's 256-wide penultimate layer. The layer names are PyEmotion's
+    data) as a vision tower: each frame is turned grey, centre-cropped to `crop` of its side,
+    resized to 48 px, and becomes one token, the network's 256-wide penultimate layer. With
+    `find_face` the policy crops each frame to the detected face before (r1omni.media.faces) and
+    `crop` is 1; without it (models saved before detection), `crop` 0.7 guesses where the face
+    of a talking-head clip is. The layer names are PyEmotion's
     (`NetworkV2(in_c=1, nl=32, out_f=7)`), so its weights load as they are (`from_pyemotion`)."""
 
     modality = "video"
     SIDE = 48
 
     def __init__(self, config: dict):
-        super().__init__({"kind": "face_cnn", "crop": 0.7, **config})
+        super().__init__({"kind": "face_cnn", "crop": 0.7, "find_face": False, **config})
         width = 32
         self.conv_1 = _reflect_conv(1, width, 1)
         self.conv_2 = _reflect_conv(width, 2 * width, 2)

@@ -48,6 +48,15 @@ class ClipView:
     prediction: Prediction
     frames: list[np.ndarray]  # what the model saw, [S, S, 3] uint8 each
     spectrogram: np.ndarray | None  # [H, W, 3] uint8, of the sound the model heard
+    captions: list[str] = field(default_factory=list)  # per frame, where the face search found the face
+
+    def gallery(self) -> list[tuple[np.ndarray, str | None]]:
+        """The frames with their captions, as the page's gallery shows them."""
+        return list(zip(self.frames, self.captions or [None] * len(self.frames)))
+
+
+FACE_CAPTIONS = {"face": "face found", "crop": "a face crop, used whole", "nearest": "no face: the box of the nearest "
+                 "frame", "none": "no face found: the whole frame"}
 
 
 @dataclass
@@ -86,7 +95,8 @@ def analyse_clip(predictor: Predictor, video: str | None, audio: str | None, set
                                             check_claims=predictor.voice_levels is not None)
     frames = list(media.frames) if media.frames is not None else []
     heard = spectrogram_image(media.audio) if media.audio is not None else None
-    return ClipView(prediction, frames, heard)
+    captions = [FACE_CAPTIONS[status] for status in media.faces.frames] if media.faces is not None else []
+    return ClipView(prediction, frames, heard, captions)
 
 
 HOLDS, FAILS = "matches the measured sound", "does not match"

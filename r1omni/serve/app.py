@@ -126,7 +126,7 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
                                   wrap=True, visible=checks, elem_id="clip-claims-table")
             chart = gr.Label(label="probability of each emotion at the answer",
                              num_top_classes=len(predictor.vocab), elem_id="clip-probabilities")
-            frames = gr.Gallery(label="frames the model saw", columns=4, height=260, object_fit="contain",
+            frames = gr.Gallery(label="frames the model saw (cropped to the face for a model that reads faces)", columns=4, height=260, object_fit="contain",
                                 elem_id="clip-frames")
             spectrogram = gr.Image(label="the sound the model heard", interactive=False, elem_id="clip-spectrogram")
 
@@ -137,7 +137,7 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
             raise _page_error(err, (video_path, audio_path)) from None
         p = view.prediction
         return (_answer_markdown(p), p.reasoning or "(no <think> in the completion)\n" + p.completion,
-                claim_segments(p.reasoning, p.claims), claim_rows(p.claims), p.probabilities, view.frames,
+                claim_segments(p.reasoning, p.claims), claim_rows(p.claims), p.probabilities, view.gallery(),
                 view.spectrogram)
 
     run.click(recognise, [video, audio, setting], [answer, reasoning, marked, claims, chart, frames, spectrogram],

@@ -18,7 +18,7 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.models import ClipMedia, OmniPolicy
-from r1omni.prompts import PRESETS, build_messages
+from r1omni.prompts import GIVEN, PRESETS, build_messages, lists_labels
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ def make_example(row: ClipRow, policy: OmniPolicy, modalities, prompt: str = "r1
     present = media.present()
     if not present:
         raise R1OmniError(f"{row.id}: none of the modalities {list(modalities)} could be read")
-    options = vocabulary(labels) if prompt == "options" else None
+    options = vocabulary(labels) if lists_labels(prompt) else None
     return Example(row, media, build_messages(prompt, present, labels=options))
 
 
 def texts_for_tokenizer(rows: list[ClipRow]) -> list[str]:
     """What a model trained on `rows` reads and writes: the prompts, every label, and the rows'
     captions and reasoning targets (a fresh preset that trains its tokenizer learns them)."""
-    texts = [preset.question for preset in PRESETS.values()] + list(ALL_LABELS)
+    texts = [preset.question for preset in PRESETS.values()] + list(GIVEN.values()) + list(ALL_LABELS)
     for row in rows:
         texts += [text for text in (row.caption, row.rationale) if text]
         texts.append(f"<think>{row.rationale or ''}</think>\n<answer>{row.label}</answer>")
