@@ -40,6 +40,19 @@ def _data_split(args: argparse.Namespace) -> None:
         print(f"{name:<5} {len(rows):>5} clips, {len({r.speaker for r in rows})} speakers  {path}")
 
 
+def _data_mix(args: argparse.Namespace) -> None:
+    from collections import Counter
+
+    from r1omni.data import read_manifest, write_manifest
+    from r1omni.data.mix import mix_manifests
+
+    rows = mix_manifests([read_manifest(path) for path in args.manifest], args.split, args.per_class, args.seed)
+    path = write_manifest(rows, args.out)
+    for (dataset, label), count in sorted(Counter((r.dataset, r.label) for r in rows).items()):
+        print(f"{dataset:<10} {label:<10} {count:>6}")
+    print(f"wrote {len(rows)} rows to {path}")
+
+
 def _data_describe_voice(args: argparse.Namespace) -> int:
     from r1omni.data import read_manifest, write_manifest
     from r1omni.data.acoustics import bounds_of_rows, explain_rows, measure_rows
@@ -444,6 +457,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the two manifests' names, kept side first (e.g. coldstart,rl to split training speakers "
                             "between a cold start and GRPO)")
     split.set_defaults(run=_data_split)
+
+    mix = data_commands.add_parser(
+        "mix", help="rows of several manifests in one (a split, classes capped per corpus)",
+        description="For one model trained on several corpora at once, e.g. FER-2013 faces and Emo-DB speech.")
+    mix.add_argument("--manifest", required=True, type=Path, action="append",
+                     help="a manifest to take rows from (give it several times)")
+    mix.add_argument("--split", help="keep only rows of this split (e.g. train)")
+    mix.add_argument("--per-class", type=int, help="at most this many rows of each label of each corpus")
+    mix.add_argument("--seed", type=int, default=0, help="which rows --per-class keeps")
+    mix.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl)")
+    mix.set_defaults(run=_data_mix)
 
     describe = data_commands.add_parser(
         "describe-voice", help="rationales from measured acoustics (pitch, loudness, tempo) for a cold start",
