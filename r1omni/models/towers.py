@@ -4,14 +4,16 @@ Each tower is built from a plain dict (``{"kind": …, …}``) so a saved policy
 knows its `identity` (architecture, weights fingerprint, preprocessing) for the feature cache.
 Kinds: ``frame_cnn`` and ``mel_cnn`` (small, from scratch: the nano preset's), ``nano_cnn`` and
 ``nano_mel`` (their shallower predecessors, kept so saved models load), ``face_cnn`` (PyEmotion's
-pretrained face-expression CNN), ``hf_vision`` (any Hugging Face vision encoder: SigLIP, CLIP,
-ViT) and ``whisper`` (a Whisper encoder on log-mel features).
+pretrained face-expression CNN), ``face_net`` (a face-expression CNN r1omni trains on FER-2013),
+``hf_vision`` (any Hugging Face vision encoder: SigLIP, CLIP, ViT) and ``whisper`` (a Whisper
+encoder on log-mel features).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -265,15 +267,7 @@ class FaceCNN(Tower):
         return tower.eval()
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
-        # [N, S, S, 3] uint8 -> grey [N, 1, 48, 48] in [-1, 1], as PyEmotion normalises
-        rgb = torch.from_numpy(np.ascontiguousarray(frames)).float() / 255.0
-        grey = (rgb @ torch.tensor([0.299, 0.587, 0.114]))[:, None]  # ITU-R 601 luma
-        side = grey.shape[-1]
-        keep = max(1, round(side * self.config["crop"]))
-        start = (side - keep) // 2
-        face = grey[..., start : start + keep, start : start + keep]
-        face = nn.functional.interpolate(face, size=self.SIDE, mode="bilinear", antialias=True, align_corners=False)
-        return (face - 0.5) / 0.5
+        return grey_faces(frames, self.config["crop"], self.SIDE)  # [N, 1, 48, 48] in [-1, 1], as PyEmotion
 
     def _maps(self, faces: torch.Tensor) -> torch.Tensor:
         # [N, 1, 48, 48] -> [N, 256 * 6 * 6]
@@ -285,6 +279,56 @@ class FaceCNN(Tower):
     def expression_logits(self, faces: torch.Tensor) -> torch.Tensor:
         """PyEmotion's own output (sigmoid scores of its 7 classes), for checking the weights."""
         return self.linear(self._maps(faces))
+
+
+def grey_faces(frames: np.ndarray, crop: float, side: int = 48) -> torch.Tensor:
+    """[N, S, S, 3] uint8 -> grey [N, 1, side, side] in [-1, 1]: ITU-R 601 luma, the centre `crop`
+    of each frame, resized with antialiasing (the input of the 48 px face-expression CNNs)."""
+    rgb = torch.from_numpy(np.ascontiguousarray(frames)).float() / 255.0
+    grey = (rgb @ torch.tensor([0.299, 0.587, 0.114]))[:, None]
+    size = grey.shape[-1]
+    keep = max(1, round(size * crop))
+    start = (size - keep) // 2
+    face = grey[..., start : start + keep, start : start + keep]
+    if keep != side:
+        face = nn.functional.interpolate(face, size=side, mode="bilinear", antialias=True, align_corners=False)
+    return (face - 0.5) / 0.5
+
+
+def _vgg_block(inputs: int, outputs: int) -> list[nn.Module]:
+    return [nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True)]
+
+
+class FaceNet(Tower):
+    """A face-expression CNN r1omni trains itself on FER-2013's training faces (`r1omni pretrain-face`,
+    r1omni.train.face_tower): seven 3x3 convolutions with BatchNorm in four stages (48 -> 6 px),
+    global average pooling, a 256-wide layer whose output is the frame's one token, and the
+    7-class head it was trained through. Frames are read as `FaceCNN` reads them (grey, 48 px),
+    cropped to the face by the policy when `find_face`."""
+
+    modality = "video"
+    SIDE = 48
+
+    def __init__(self, config: dict):
+        super().__init__({"kind": "face_net", "width": 32, "classes": 7, "crop": 1.0, "find_face": True, **config})
+        w = self.config["width"]
+        self.features = nn.Sequential(
+            *_vgg_block(1, w), *_vgg_block(w, w), nn.MaxPool2d(2),
+            *_vgg_block(w, 2 * w), *_vgg_block(2 * w, 2 * w), nn.MaxPool2d(2),
+            *_vgg_block(2 * w, 4 * w), *_vgg_block(4 * w, 4 * w), nn.MaxPool2d(2),
+            *_vgg_block(4 * w, 8 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.embed = nn.Sequential(nn.Dropout(0.3), nn.Linear(8 * w, 256), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(256, self.config["classes"]))
+        self.out_dim = 256
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        return grey_faces(frames, self.config["crop"], self.SIDE)  # [N, 1, 48, 48]
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.features(faces))  # [N, 256]
+
+    def expression_logits(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward(faces))  # [N, classes]
 
 
 # ----------------------------------------------------------------------------- Hugging Face towers
@@ -389,7 +433,7 @@ class WhisperAudioTower(Tower):
 
 
 TOWERS = {"frame_cnn": FrameCNN, "mel_cnn": MelCNN, "nano_cnn": NanoVisionTower, "nano_mel": NanoAudioTower,
-          "face_cnn": FaceCNN, "hf_vision": HFVisionTower, "whisper": WhisperAudioTower}
+          "face_cnn": FaceCNN, "face_net": FaceNet, "hf_vision": HFVisionTower, "whisper": WhisperAudioTower}
 
 
 def build_tower(config: dict, modality: str) -> Tower:
@@ -400,3 +444,37 @@ def build_tower(config: dict, modality: str) -> Tower:
     if tower.modality != modality:
         raise ConfigError(f"tower kind {kind!r} encodes {tower.modality}, not {modality}")
     return tower
+
+
+def save_tower(tower: Tower, folder: str | Path, record: dict | None = None) -> Path:
+    """A tower as a folder: its config (`tower.json`), weights (`tower.safetensors`) and how it was
+    trained (`training.json`)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tower.state_dict().items()}, folder / "tower.safetensors")
+    (folder / "tower.json").write_text(json.dumps(tower.config, indent=2) + "\n")
+    if record is not None:
+        (folder / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    return folder
+
+
+def load_tower(folder: str | Path, modality: str = "video") -> Tower:
+    """A tower saved by `save_tower` (weights read as tensors only)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / "tower.json").is_file() or not (folder / "tower.safetensors").is_file():
+        raise ConfigError(f"{folder}: not a saved tower (tower.json and tower.safetensors expected; "
+                          "r1omni pretrain-face writes one)")
+    try:
+        config = json.loads((folder / "tower.json").read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{folder / 'tower.json'}: not valid JSON ({err})") from None
+    tower = build_tower(config, modality)
+    try:
+        tower.load_state_dict(load_file(folder / "tower.safetensors"))
+    except RuntimeError as err:
+        raise ConfigError(f"{folder}: the weights do not fit the tower's config ({str(err)[:200]})") from None
+    return tower.eval()

@@ -126,7 +126,8 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
                                   wrap=True, visible=checks, elem_id="clip-claims-table")
             chart = gr.Label(label="probability of each emotion at the answer",
                              num_top_classes=len(predictor.vocab), elem_id="clip-probabilities")
-            frames = gr.Gallery(label="frames the model saw (cropped to the face for a model that reads faces)", columns=4, height=260, object_fit="contain",
+            frames = gr.Gallery(label="frames the model saw (cropped to the face for a model that reads faces)",
+                                columns=4, height=260, object_fit="contain",
                                 elem_id="clip-frames")
             spectrogram = gr.Image(label="the sound the model heard", interactive=False, elem_id="clip-spectrogram")
 

@@ -128,6 +128,14 @@ def test_ckplus_fake_tree_folds_by_subject(tmp_path):
     assert "not in a class folder" in reasons(result)["S001_002_00000001.png"]
 
 
+def test_prepare_with_a_relative_root_writes_paths_the_manifest_can_find(tmp_path, monkeypatch):
+    touch(tmp_path, "corpus/wav/03a01Fa.wav")
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "prepare", "--dataset", "emodb", "--root", "corpus", "--out", "runs/x/all.jsonl"]) == 0
+    (row,) = read_manifest(tmp_path / "runs/x/all.jsonl")
+    assert Path(row.audio) == tmp_path / "corpus/wav/03a01Fa.wav"
+
+
 def test_face_corpora_real_counts():
     """The real FER-2013 and CK+48 copies: the counts their READMEs give."""
     fer = scan_dataset("fer2013", shared_data("fer2013"))

@@ -1,5 +1,7 @@
 """`r1omni data mix`: rows of several manifests in one, a split kept, classes capped per corpus."""
 
+from dataclasses import replace
+
 import pytest
 
 from r1omni.cli import main
@@ -23,6 +25,8 @@ def test_split_and_cap_per_corpus_and_class():
     assert sum(r.dataset == "emodb" for r in rows) == 4
     assert {(r.dataset, r.label) for r in rows} == {("fer2013", "happy"), ("fer2013", "sad"), ("emodb", "angry")}
     assert mix_manifests([faces(), voices()], per_class=4, seed=1) == rows  # the seed fixes the draw
+    filled = mix_manifests([faces(), [replace(voices()[0], rationale="A high voice.")]], fill_rationale="A face.")
+    assert {r.rationale for r in filled} == {"A face.", "A high voice."}
     train = mix_manifests([faces()], split="train")
     assert len(train) == 30 and all(r.split == "train" for r in train)
 

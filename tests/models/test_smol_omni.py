@@ -32,3 +32,16 @@ def test_generates_from_a_clip_and_reloads(smol, tmp_path, make_clip):
                                temperature=0.0, max_new_tokens=6, seed=0)
     assert repeat[0].text == group[0].text
     assert torch.equal(again.towers["video"].conv_1[2].running_var, smol.towers["video"].conv_1[2].running_var)
+
+
+def test_finds_faces_and_takes_a_trained_face_tower(smol, tmp_path):
+    """Frames are cropped to the face (the tower declares it), and `--vision DIR` swaps in a face
+    tower from r1omni pretrain-face (here an untrained one, saved and loaded as that command does)."""
+    from r1omni.models.towers import FaceNet, save_tower
+
+    assert smol.finds_faces() and smol.media_settings().endswith("|faces")
+    tower = FaceNet({"width": 8})
+    save_tower(tower, tmp_path / "tower")
+    swapped = build_preset("smol-omni", vision=str(tmp_path / "tower"))
+    assert swapped.towers["video"].config["kind"] == "face_net" and swapped.finds_faces()
+    assert torch.equal(swapped.towers["video"].head[1].weight, tower.head[1].weight)

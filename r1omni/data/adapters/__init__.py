@@ -35,4 +35,5 @@ def scan_dataset(dataset: str, root: str | Path, **options) -> ScanResult:
     unused = sorted(set(given) - accepted)
     if unused:
         raise ManifestError(f"option(s) {unused} do not apply to the {key} adapter")
-    return adapter(Path(root), **given)
+    # Absolute: a manifest's relative paths are read against its own folder, not the current one.
+    return adapter(Path(root).absolute(), **given)
