@@ -48,3 +48,37 @@ def tiny_model(tmp_path_factory):
 
     torch.manual_seed(0)
     return ComposedPolicy.tiny_variants()["nano"]().save_pretrained(tmp_path_factory.mktemp("model") / "nano")
+
+
+@pytest.fixture(scope="session")
+def talking_faces(tmp_path_factory):
+    """Talking-face clips ASSEMBLED from CK+ face sequences and Emo-DB speech of the same emotion
+    (r1omni.data.assembled; not recorded), one per shared emotion, laid out as RAVDESS: (root, files)."""
+    from corpora import shared_data
+    from r1omni.data import scan_dataset
+    from r1omni.data.assembled import assemble_talking_faces
+
+    root = tmp_path_factory.mktemp("talking")
+    faces = scan_dataset("ckplus", shared_data("ckplus48")).rows
+    voices = scan_dataset("emodb", shared_data("emodb")).rows
+    return root, assemble_talking_faces(faces, voices, root / "ravdess", per_emotion=1)
+
+
+@pytest.fixture(scope="session")
+def face_model(tmp_path_factory):
+    """A tiny saved model that reads faces: a small LM, PyEmotion's face CNN (finding faces), a mel tower."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from r1omni.models.composed import composed
+    from r1omni.models.tokenizer import TINY_CORPUS, train_nano_tokenizer
+    from r1omni.models.towers import FaceCNN, MelCNN
+
+    torch.manual_seed(0)
+    tokenizer = train_nano_tokenizer(TINY_CORPUS, 300)
+    lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                      num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2))
+    policy = composed(lm, tokenizer, vision=FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True}),
+                      audio=MelCNN({"width": 32}), frame_size=96, num_frames=4, projector_hidden=32,
+                      frozen=("video",))
+    return policy.save_pretrained(tmp_path_factory.mktemp("model") / "face-model")

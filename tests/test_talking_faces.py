@@ -5,41 +5,11 @@ then `r1omni predict` and `r1omni eval --ablate` with a tiny model whose face to
 
 import json
 
-import pytest
-import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
-
-from corpora import shared_data
 from r1omni.cli import main
 from r1omni.data import read_manifest, scan_dataset
-from r1omni.data.assembled import RAVDESS_CODE, assemble_talking_faces
-from r1omni.models.composed import composed
-from r1omni.models.tokenizer import TINY_CORPUS, train_nano_tokenizer
-from r1omni.models.towers import FaceCNN, MelCNN
-
-
-@pytest.fixture(scope="module")
-def talking_faces(tmp_path_factory):
-    root = tmp_path_factory.mktemp("talking")
-    faces = scan_dataset("ckplus", shared_data("ckplus48")).rows
-    voices = scan_dataset("emodb", shared_data("emodb")).rows
-    written = assemble_talking_faces(faces, voices, root / "ravdess", per_emotion=1)
-    return root, written
-
-
-@pytest.fixture(scope="module")
-def face_model(tmp_path_factory):
-    """A tiny LM with PyEmotion's face CNN (finding faces) and a small mel tower."""
-    torch.manual_seed(0)
-    tokenizer = train_nano_tokenizer(TINY_CORPUS, 300)
-    lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2))
-    policy = composed(lm, tokenizer, vision=FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True}),
-                      audio=MelCNN({"width": 32}), frame_size=96, num_frames=4, projector_hidden=32,
-                      frozen=("video",))
-    folder = tmp_path_factory.mktemp("model") / "face-model"
-    policy.save_pretrained(folder)
-    return folder
+from r1omni.data.assembled import RAVDESS_CODE
+from r1omni.predict import load_model
+from r1omni.serve.analysis import ServeLimits, analyse_clip
 
 
 def test_assembled_clips_read_as_ravdess_with_faces_and_voices(talking_faces):
@@ -71,3 +41,10 @@ def test_predict_and_eval_ablate_answer_from_the_face_and_the_voice(talking_face
         assert metrics[setting]["faces"]["clips_with_face"] == len(written)
     assert metrics["audio"]["faces"] is None  # no picture shown, none searched
     assert "Face found (video_audio): in 5 of 5 clips" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_the_page_analysis_captions_each_frame_with_where_the_face_was(talking_faces, face_model):
+    _, written = talking_faces
+    view = analyse_clip(load_model(face_model, max_new_tokens=4), str(written[0]), None, "video_audio", ServeLimits())
+    assert len(view.frames) == 4 and view.captions == ["face found"] * 4
+    assert [caption for _, caption in view.gallery()] == view.captions

@@ -245,3 +245,18 @@ def test_a_speech_models_claims_are_marked_against_the_measured_sound(browser, t
         assert "low-pitched" in table and "holds (true)" in table, table
         assert "matches the measured sound" in page.inner_text("#clip-claims")  # the legend of the marks
         page.screenshot(path=str(ARTIFACTS / "claims.png"), full_page=True)
+
+
+def test_a_talking_face_shows_the_face_crops_the_model_saw(browser, face_model, talking_faces, tmp_path_factory):
+    """A clip assembled from a real CK+ face and real Emo-DB speech (not recorded together): the
+    gallery shows the crops, each captioned with where the face search found the face."""
+    _, written = talking_faces
+    work = tmp_path_factory.mktemp("faces")
+    with serving(["--model", str(face_model), "--max-new-tokens", "8"], work) as url, opened(browser, url) as page:
+        page.locator("#clip-video input[type=file]").set_input_files(str(written[0]))
+        page.click("#clip-run")
+        page.wait_for_selector("#clip-frames img", timeout=WAIT_MS)
+        assert page.locator("#clip-frames img").count() >= 1
+        page.wait_for_function("() => document.querySelector('#clip-frames')?.innerText.includes('face found')",
+                               timeout=WAIT_MS)
+        page.screenshot(path=str(ARTIFACTS / "face-crops.png"), full_page=True)
