@@ -4,6 +4,7 @@ recorded audio-visual speech, none being available): laid out as RAVDESS, read b
 then `r1omni predict` and `r1omni eval --ablate` with a tiny model whose face tower finds faces."""
 
 import json
+from pathlib import Path
 
 from r1omni.cli import main
 from r1omni.data import read_manifest, scan_dataset
@@ -48,3 +49,37 @@ def test_the_page_analysis_captions_each_frame_with_where_the_face_was(talking_f
     view = analyse_clip(load_model(face_model, max_new_tokens=4), str(written[0]), None, "video_audio", ServeLimits())
     assert len(view.frames) == 4 and view.captions == ["face found"] * 4
     assert [caption for _, caption in view.gallery()] == view.captions
+
+
+def test_pictures_without_a_usable_face_are_predicted_and_counted_never_a_crash(face_model, tmp_path):
+    """No face, a tiny face, several faces, a grey and a rotated picture, a 4K frame: each gets a
+    prediction, and its face report says what the search found (docs/input.md, 'Faces')."""
+    from PIL import Image
+
+    from corpora import shared_data
+
+    face = Image.open(sorted((shared_data("ckplus48") / "happy").glob("*.png"))[0]).convert("RGB")
+
+    def picture(name, size, faces=(), grey=False):
+        frame = Image.new("RGB", size, (90, 110, 100))
+        for x, y, side, angle in faces:
+            frame.paste(face.resize((side, side)).rotate(angle), (x, y))
+        frame = frame.convert("L").convert("RGB") if grey else frame
+        frame.save(tmp_path / name)
+        return tmp_path / name
+
+    pictures = {"none.png": picture("none.png", (640, 480)),
+                "tiny.png": picture("tiny.png", (1920, 1080), [(900, 500, 30, 0)]),
+                "several.png": picture("several.png", (640, 480), [(40, 60, 110, 0), (330, 100, 220, 0)]),
+                "grey.png": picture("grey.png", (640, 480), [(220, 140, 170, 0)], grey=True),
+                "rotated.png": picture("rotated.png", (640, 480), [(250, 150, 180, 90)]),
+                "4k.png": picture("4k.png", (3840, 2160), [(1500, 600, 700, 0)])}
+    out = tmp_path / "preds.jsonl"
+    assert main(["predict", *map(str, pictures.values()), "--model", str(face_model), "--out", str(out),
+                 "--max-new-tokens", "2"]) == 0
+    found = {Path(p["id"]).name: p for p in map(json.loads, out.read_text().splitlines())}
+    assert all(p["error"] is None for p in found.values())
+    statuses = {name: p["faces"]["statuses"] for name, p in found.items()}
+    assert statuses == {"none.png": ["none"], "tiny.png": ["none"], "several.png": ["face"], "grey.png": ["face"],
+                        "rotated.png": ["none"], "4k.png": ["face"]}
+    assert found["several.png"]["faces"]["most_faces"] == 2
