@@ -83,3 +83,39 @@ def test_pictures_without_a_usable_face_are_predicted_and_counted_never_a_crash(
     assert statuses == {"none.png": ["none"], "tiny.png": ["none"], "several.png": ["face"], "grey.png": ["face"],
                         "rotated.png": ["none"], "4k.png": ["face"]}
     assert found["several.png"]["faces"]["most_faces"] == 2
+
+
+def test_sft_then_grpo_over_faces_voices_and_both_in_the_same_batches(talking_faces, face_model, tmp_path):
+    """One run over rows with a face image only, speech only, or both, mixed within its batches."""
+    from r1omni.data.manifest import ClipRow
+    from r1omni.data import write_manifest
+    from r1omni.rl.trainer import GRPOTrainer
+    from r1omni.train.config import load_config
+    from r1omni.train.sft import SFTTrainer
+
+    from corpora import shared_data
+
+    ck = scan_dataset("ckplus", shared_data("ckplus48")).rows
+    voices = scan_dataset("emodb", shared_data("emodb")).rows
+    av = scan_dataset("ravdess", talking_faces[0] / "ravdess").rows
+    rows = ([ClipRow(f"face{i}", r.label, "ckplus", video=r.video) for i, r in enumerate(ck[::200])]
+            + [ClipRow(f"voice{i}", r.label, "emodb", audio=r.audio) for i, r in enumerate(voices[::120])]
+            + [ClipRow(f"both{i}", r.label, "ravdess", video=r.video, audio=r.audio) for i, r in enumerate(av[:3])])
+    rows = [r for r in rows if r.label != "contempt"]
+    write_manifest(rows, tmp_path / "mixed.jsonl")
+    common = {"data.train": tmp_path / "mixed.jsonl", "data.prompt": "mixed", "data.labels": "fer2013+emodb",
+              "data.modalities": "[video, audio]", "train.batch_size": 8, "train.micro_batch_size": 8,
+              "train.max_steps": 2, "train.lr": 1e-3, "train.scheduler": "constant", "grpo.num_generations": 4,
+              "grpo.max_completion_length": 6}
+
+    def config(kind, model, out, **extra):
+        items = {**common, "model.path": model, "train.output_dir": out, **extra}
+        return load_config(None, [f"{k}={v}" for k, v in items.items()], kind=kind)
+
+    final = SFTTrainer(config("sft", face_model, tmp_path / "sft", **{"sft.target": "label"})).run()
+    GRPOTrainer(config("grpo", final, tmp_path / "grpo")).run()
+    for stage in ("sft", "grpo"):
+        metrics = [json.loads(line) for line in (tmp_path / stage / "metrics.jsonl").read_text().splitlines()]
+        assert len(metrics) == 2 and all(m["loss"] == m["loss"] for m in metrics)  # finite
+    assert main(["predict", str(ck[0].video), str(voices[0].audio), "--model", str(tmp_path / "grpo" / "final"),
+                 "--max-new-tokens", "4", "--out", str(tmp_path / "p.jsonl")]) == 0
