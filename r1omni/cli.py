@@ -550,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--out", required=True, type=Path, help="folder to save the model in")
     init.add_argument("--vocab-size", type=int, help="nano: tokenizer size (default 4096)")
     init.add_argument("--lm", help="r1omni-0.5b: causal LM path or name (default Qwen/Qwen2.5-0.5B-Instruct)")
-    init.add_argument("--vision", help="r1omni-0.5b: vision model (default google/siglip-base-patch16-224)")
+    init.add_argument("--vision", help="r1omni-0.5b: vision model (default google/siglip-base-patch16-224); "
+                      "smol-omni: a face tower folder (r1omni pretrain-face) or pyemotion (default: the shipped one)")
     init.add_argument("--audio", help="r1omni-0.5b: Whisper model (default openai/whisper-large-v3)")
     init.add_argument("--thinker", help="qwen2.5-omni: checkpoint path or name, e.g. Qwen/Qwen2.5-Omni-7B")
     init.set_defaults(run=_model_init)

@@ -107,7 +107,9 @@ def tercile_levels(values: np.ndarray, bounds: tuple[float, float] | None = None
 def bounds_of_rows(rows: list[ClipRow], where: str = "") -> Bounds | None:
     """The terciles a described manifest's levels were taken against (each row's
     ``meta.acoustics[attribute].bounds``), or None when no row carries measured levels;
-    `ManifestError` when only some rows do, or rows disagree."""
+    `ManifestError` when only some rows with sound do, or rows disagree. Rows without sound (face
+    images in a mixed manifest) have nothing to measure and are passed over."""
+    rows = [row for row in rows if row.audio]
     described = [((row.meta or {}).get("acoustics") or {}) for row in rows]
     if not any(described):
         return None

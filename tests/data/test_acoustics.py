@@ -79,6 +79,8 @@ def test_rows_record_the_terciles_their_levels_are_relative_to(voices):
     assert bounds_of_rows(voices) is None  # rows never described
     with pytest.raises(ManifestError, match="has no measured pitch terciles"):
         bounds_of_rows(rows[:2] + voices[2:])
+    face = ClipRow("face", "happy", "fer2013", video="face.jpg")  # no sound: nothing to measure
+    assert bounds_of_rows([face, *rows]) == bounds
     other = explain_rows(measure_rows(voices[:3]))
     with pytest.raises(ManifestError, match="different terciles"):
         bounds_of_rows(rows + other)

@@ -16,7 +16,7 @@ def smol():
 
 def test_parts_are_the_packaged_models(smol):
     assert smol.lm.config.model_type == "llama" and smol.lm.config.num_hidden_layers == 30
-    assert smol.towers["audio"].config["clip_frames"] and smol.towers["video"].config["kind"] == "face_cnn"
+    assert smol.towers["audio"].config["clip_frames"] and smol.towers["video"].config["kind"] == "face_net"
     assert set(smol.config.frozen) >= {"video", "audio"}
     assert "quantization_config" not in smol.lm.config.to_dict()
 
@@ -31,7 +31,7 @@ def test_generates_from_a_clip_and_reloads(smol, tmp_path, make_clip):
     (repeat,) = again.generate([again.prompt(build_messages("r1omni", media.present()), media)], 1,
                                temperature=0.0, max_new_tokens=6, seed=0)
     assert repeat[0].text == group[0].text
-    assert torch.equal(again.towers["video"].conv_1[2].running_var, smol.towers["video"].conv_1[2].running_var)
+    assert torch.equal(again.towers["video"].features[1].running_var, smol.towers["video"].features[1].running_var)
 
 
 def test_finds_faces_and_takes_a_trained_face_tower(smol, tmp_path):
@@ -45,3 +45,4 @@ def test_finds_faces_and_takes_a_trained_face_tower(smol, tmp_path):
     swapped = build_preset("smol-omni", vision=str(tmp_path / "tower"))
     assert swapped.towers["video"].config["kind"] == "face_net" and swapped.finds_faces()
     assert torch.equal(swapped.towers["video"].head[1].weight, tower.head[1].weight)
+    assert build_preset("smol-omni", vision="pyemotion").towers["video"].config["kind"] == "face_cnn"
