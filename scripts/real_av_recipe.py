@@ -136,14 +136,14 @@ TESTS = {  # name: (manifest, modal settings)
 }
 
 
-def evaluate(out: Path, steps: Steps) -> dict:
+def evaluate(out: Path, steps: Steps, stages: list[str]) -> dict:
     results = {}
-    for stage in STAGES:
+    for stage in stages:
         for test, (manifest, extra) in TESTS.items():
             folder = out / "eval" / f"{stage}-{manifest.split('.')[0]}"
             steps.run(f"eval {stage} {test}", folder / "metrics.json", r1omni(
                 "eval", "--manifest", out / manifest, "--model", out / stage / "final", "--max-new-tokens", 64,
-                "--out", folder, *extra))
+                "--batch-size", 16, "--out", folder, *extra))
             results[f"{stage} | {test}"] = json.loads((folder / "metrics.json").read_text())
     return results
 
@@ -240,8 +240,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "real_av")
     parser.add_argument("--faces-per-class", type=int, default=100, help="FER faces per class for each stage")
     parser.add_argument("--test-faces-per-class", type=int, default=100, help="FER-2013 test faces scored per class")
-    parser.add_argument("--grpo-steps", type=int, default=40)
+    parser.add_argument("--grpo-steps", type=int, default=20)
     parser.add_argument("--talking-faces-per-emotion", type=int, default=10)
+    parser.add_argument("--evaluate", default=",".join(STAGES), help="the stages to score (default: all)")
     parser.add_argument("--fresh", action="store_true", help="delete OUT first")
     args = parser.parse_args()
     if args.fresh and args.out.exists():
@@ -252,7 +253,11 @@ def main() -> None:
     prepare(out, args.data.resolve(), args, steps)
     train(out, args, steps)
     probe = probes(out, steps)
-    write_table(out, evaluate(out, steps), probe, steps.seconds, args)
+    stages = [stage.strip() for stage in args.evaluate.split(",") if stage.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        parser.error(f"--evaluate: unknown stages {unknown}; the stages are {', '.join(STAGES)}")
+    write_table(out, evaluate(out, steps, stages), probe, steps.seconds, args)
 
 
 if __name__ == "__main__":
