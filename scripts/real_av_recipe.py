@@ -65,8 +65,8 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
     steps.run("prepare fer2013", out / "fer-all.jsonl", r1omni("data", "prepare", "--dataset", "fer2013", "--root",
                                                                data / "fer2013", "--out", out / "fer-all.jsonl"))
     for split in ("train", "val", "test"):
-        steps.run(f"fer {split}", out / f"fer-{split}.jsonl", r1omni("data", "mix", "--manifest", out / "fer-all.jsonl",
-                                                                     "--split", split, "--out", out / f"fer-{split}.jsonl"))
+        steps.run(f"fer {split}", out / f"fer-{split}.jsonl", r1omni(
+            "data", "mix", "--manifest", out / "fer-all.jsonl", "--split", split, "--out", out / f"fer-{split}.jsonl"))
     steps.run("fer test scored", out / "fer-test-scored.jsonl", r1omni(
         "data", "mix", "--manifest", out / "fer-test.jsonl", "--per-class", args.test_faces_per_class,
         "--seed", 1, "--out", out / "fer-test-scored.jsonl"))
@@ -80,7 +80,8 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
         "data", "split", "--manifest", out / "emodb-all.jsonl", "--test-speakers", TEST_SPEAKERS,
         "--names", "emodb-train,emodb-test", "--out", out))
     steps.run("describe-voice", out / "emodb-train-explained.jsonl", r1omni(
-        "data", "describe-voice", "--manifest", out / "emodb-train.jsonl", "--out", out / "emodb-train-explained.jsonl"))
+        "data", "describe-voice", "--manifest", out / "emodb-train.jsonl",
+        "--out", out / "emodb-train-explained.jsonl"))
     steps.run("describe-test", out / "emodb-test-explained.jsonl", r1omni(
         "data", "describe-voice", "--manifest", out / "emodb-test.jsonl", "--bounds-from",
         out / "emodb-train-explained.jsonl", "--out", out / "emodb-test-explained.jsonl"))
@@ -103,7 +104,8 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
 
     steps.run("assemble talking faces", out / "talking-faces", action=assemble)
     steps.run("prepare talking faces", out / "talking-faces.jsonl", r1omni(
-        "data", "prepare", "--dataset", "ravdess", "--root", out / "talking-faces", "--out", out / "talking-faces.jsonl"))
+        "data", "prepare", "--dataset", "ravdess", "--root", out / "talking-faces",
+        "--out", out / "talking-faces.jsonl"))
 
 
 def rl_rows(out: Path, per_class: int) -> None:
