@@ -392,6 +392,17 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from r1omni.serve.access import check_exposure, model_label, read_logins
+    from r1omni.serve.files import ServerFiles
+
+    logins = read_logins(args.auth) if args.auth else None
+    check_exposure(args.host, logins is not None, args.no_auth)
+    server = ServerFiles(args.data_root)
+    # Uploads go under this server's own folder, so that they are deleted with it.
+    work_dir = Path(tempfile.mkdtemp(prefix="r1omni-serve-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(work_dir / "uploads")
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -407,14 +418,16 @@ def _serve(args: argparse.Namespace) -> None:
     path = args.model or demo_model
     limits = ServeLimits(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
                          max_batch_files=args.max_batch_files, concurrency=args.concurrency,
-                         queue_size=args.queue_size, timeout_s=args.timeout)
+                         queue_size=args.queue_size, timeout_s=args.timeout, max_manifest_kb=args.max_manifest_kb,
+                         keep_uploads_min=args.keep_uploads_min)
     limits.validate()
     predictor = load_model(path, max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
                            bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast) if path else None
     where = f"http://{args.host}:{args.port}"
     print(f"serving {path or '(no model: the page says how to get one)'} on {where} (Ctrl+C stops)", flush=True)
     try:
-        launch(build_app(predictor, str(path or ""), limits), args.host, args.port, limits)
+        launch(build_app(predictor, model_label(path) if path else "", limits, work_dir, server), args.host,
+               args.port, limits, auth=logins)
     except OSError as err:  # the port is taken, or the address is not this machine's
         raise R1OmniError(f"cannot serve on {args.host}:{args.port}: {err}; choose another --port") from None
 
@@ -679,7 +692,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: the demo's final model, runs/demo/grpo_faithful/final, else runs/demo/grpo/final, "
                        "when it exists)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this "
-                       "machine only; 0.0.0.0 opens it to the network)")
+                       "machine only; another address, such as 0.0.0.0, needs --auth or --no-auth)")
+    serve.add_argument("--auth", type=Path, metavar="FILE", help="ask for a login: FILE holds one user:password "
+                       "a line (a file, so that passwords stay out of the process list and shell history)")
+    serve.add_argument("--no-auth", action="store_true", help="listen beyond this machine without a login "
+                       "(say so knowingly: anyone who reaches the port can use the model)")
+    serve.add_argument("--data-root", type=Path, metavar="DIR", help="let visitors name manifests and media "
+                       "inside DIR (default: visitors read only what they upload)")
+    serve.add_argument("--keep-uploads-min", type=float, default=10.0, help="minutes uploads and batch "
+                       "downloads stay on disk before they are deleted (default 10)")
+    serve.add_argument("--max-manifest-kb", type=int, default=2048, help="largest manifest read (default 2048)")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--max-upload-mb", type=int, default=200, help="largest file accepted (default 200)")
     serve.add_argument("--max-seconds", type=float, default=120.0, help="longest clip accepted (default 120)")

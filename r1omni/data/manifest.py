@@ -88,16 +88,18 @@ def write_manifest(rows: Iterable[ClipRow], path: str | Path) -> Path:
     return path
 
 
-def iter_jsonl(path: str | Path, kind: str = "manifest") -> Iterator[tuple[str, object]]:
+def iter_jsonl(path: str | Path, kind: str = "manifest", max_bytes: int | None = None
+               ) -> Iterator[tuple[str, object]]:
     """(``file:line``, decoded value) for each non-blank line; `ManifestError` for a missing
-    file, a file without rows, or a line that is not UTF-8 JSON. A leading byte-order mark
+    file, a file without rows, a line that is not UTF-8 JSON, or (with `max_bytes`) a file
+    longer than that, found having read at most `max_bytes` + 1 bytes. A leading byte-order mark
     (as some editors on Windows write) is ignored."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: {kind} not found")
     found = False
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(_lines(handle, path, kind, max_bytes), 1):
             where = f"{path}:{number}"
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -117,11 +119,15 @@ def iter_jsonl(path: str | Path, kind: str = "manifest") -> Iterator[tuple[str, 
         raise ManifestError(f"{path}: {kind} has no rows (the file is empty or blank)")
 
 
-def read_manifest(path: str | Path) -> list[ClipRow]:
-    """All rows of a manifest, media paths made absolute; `ManifestError` names a bad line."""
+def read_manifest(path: str | Path, max_bytes: int | None = None, max_rows: int | None = None) -> list[ClipRow]:
+    """All rows of a manifest, media paths made absolute; `ManifestError` names a bad line.
+    `max_bytes` and `max_rows` are checked as the file streams, so an oversized manifest is
+    refused having read no more than the cap (the web page reads visitors' manifests so)."""
     path = Path(path)
     rows, seen = [], set()
-    for where, data in iter_jsonl(path):
+    for where, data in iter_jsonl(path, max_bytes=max_bytes):
+        if max_rows is not None and len(rows) == max_rows:
+            raise ManifestError(f"{path}: more than {max_rows} rows, over the cap")
         row = row_from_json(data, where)
         if row.id in seen:
             raise ManifestError(f"{where}: duplicate id {row.id!r}")
@@ -132,3 +138,17 @@ def read_manifest(path: str | Path) -> list[ClipRow]:
                 setattr(row, key, str(path.parent / value))
         rows.append(row)
     return rows
+
+
+def _lines(handle, path: Path, kind: str, max_bytes: int | None) -> Iterator[bytes]:
+    """The file's lines, refused once they pass `max_bytes` (a line is never read past it)."""
+    left = max_bytes
+    while True:
+        raw = handle.readline(-1 if left is None else left + 1)
+        if not raw:
+            return
+        if left is not None:
+            left -= len(raw)
+            if left < 0:
+                raise ManifestError(f"{path}: {kind} longer than {max_bytes} bytes, over the cap")
+        yield raw

@@ -6,6 +6,7 @@ Kept free of Gradio so that it is tested directly; `app.py` only wires it to com
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from r1omni.media import IMAGE_EXTENSIONS, probe
 from r1omni.predict import Prediction, PredictionWriter, Predictor, streams_of
 from r1omni.prompts import MODAL_SETTINGS
 from r1omni.serve.figures import spectrogram_image
+from r1omni.serve.files import OUTSIDE, ServerFiles
 
 MANIFEST_SUFFIXES = (".jsonl",)
 
@@ -35,11 +37,13 @@ class ServeLimits:
     max_batch_files: int = 200
     concurrency: int = 1  # requests computed at once (one model, one set of cores)
     queue_size: int = 16  # requests waiting beyond those; more are refused
-    timeout_s: float = 300.0  # a request still computing after this is answered with an error
+    timeout_s: float = 300.0  # a request still computing after this is answered with an error, and stopped
+    max_manifest_kb: int = 2048  # a manifest is refused once reading passes this
+    keep_uploads_min: float = 10.0  # uploads and batch outputs are deleted this long after they were written
 
     def validate(self) -> None:
         if min(self.max_upload_mb, self.max_seconds, self.max_batch_files, self.concurrency,
-               self.queue_size, self.timeout_s) <= 0:
+               self.queue_size, self.timeout_s, self.max_manifest_kb, self.keep_uploads_min) <= 0:
             raise R1OmniError(f"serve limits must all be positive, got {self}")
 
 
@@ -128,50 +132,84 @@ def claim_rows(claims: list[dict] | None) -> list[list[str]]:
     return rows
 
 
-def batch_items(files: list[str], manifest: str | None, predictor: Predictor) -> tuple[list, dict[str, int]]:
-    """(name, video, audio, label) per clip, from uploaded media files, or from a manifest whose
-    media are among the uploads (matched by file name) or on this machine; and the rows left
-    out because the model does not know their label."""
+@dataclass
+class BatchItem:
+    name: str
+    video: str | None
+    audio: str | None
+    label: str | None
+    problem: str | None = None  # why the clip is refused before any file is opened
+
+
+def batch_items(files: list[str], manifest: str | None, predictor: Predictor, limits: ServeLimits,
+                server: ServerFiles) -> tuple[list[BatchItem], dict[str, int]]:
+    """The clips of a batch, from uploaded media files, or from a manifest and the rows left out
+    because the model does not know their label. An uploaded manifest's media are found among the
+    uploads by file name, never on disk; a manifest named by path must lie in the server's data
+    folder, and so must its media."""
     manifests = [f for f in files if Path(f).suffix.lower() in MANIFEST_SUFFIXES]
     media = [f for f in files if Path(f).suffix.lower() not in MANIFEST_SUFFIXES]
     if manifest:
-        manifests.append(manifest)
+        manifests.append(server.manifest(manifest))
     if len(manifests) > 1:
         raise R1OmniError(f"give one manifest at a time, got {len(manifests)}")
     if not manifests:
-        return [(Path(f).name, *streams_of(f), None) for f in media], {}
-    uploaded = {Path(f).name: f for f in media}
-
-    def located(path: str | None) -> str | None:
-        return uploaded.get(Path(path).name, path) if path and not Path(path).exists() else path
-
-    kept, dropped = known_label_rows(read_manifest(manifests[0]), predictor.vocab)
-    return [(r.id, located(r.video), located(r.audio), r.label) for r in kept], dropped
+        return [BatchItem(Path(f).name, *streams_of(f), None) for f in media], {}
+    uploaded_manifest = not manifest
+    try:
+        rows = read_manifest(manifests[0], max_bytes=limits.max_manifest_kb * 1024, max_rows=limits.max_batch_files)
+    except R1OmniError as err:
+        raise R1OmniError(server.shown(str(err))) from None
+    kept, dropped = known_label_rows(rows, predictor.vocab)
+    uploads = {Path(f).name: f for f in media}
+    items = []
+    for row in kept:
+        found, missing = {}, []
+        for key in ("video", "audio"):
+            path = getattr(row, key)
+            if path:
+                found[key] = uploads.get(Path(path).name) if uploaded_manifest else server.inside(path)
+                missing += [Path(path).name] if found[key] is None else []
+        problem = None
+        if missing:
+            problem = ", ".join(missing) + (": not among the uploaded files" if uploaded_manifest
+                                            else f": {OUTSIDE}")
+        items.append(BatchItem(row.id, found.get("video") and str(found["video"]),
+                               found.get("audio") and str(found["audio"]), row.label, problem))
+    return items, dropped
 
 
 def analyse_batch(predictor: Predictor, files: list[str], manifest: str | None, setting: str,
-                  limits: ServeLimits, out: Path, progress=None) -> BatchView:
-    """Every clip of a batch: a prediction each (an unreadable or over-long clip gets its error
-    and the others go on), UAR/WAR and a confusion matrix when labels are present, and the
-    predictions written to `out` as JSONL and CSV. `progress(done, total)` as clips finish."""
-    items, dropped = batch_items(files, manifest, predictor)
+                  limits: ServeLimits, out: Path, progress=None, server: ServerFiles | None = None,
+                  stopped=None) -> BatchView:
+    """Every clip of a batch: a prediction each (an unreadable, over-long or refused clip gets
+    its error and the others go on), UAR/WAR and a confusion matrix when labels are present, and
+    the predictions written to `out` as JSONL and CSV. `progress(done, total)` as clips finish;
+    `stopped()` true ends the work between clips (a request past its deadline)."""
+    server = server or ServerFiles()
+    items, dropped = batch_items(files, manifest, predictor, limits, server)
     if not items:
         raise R1OmniError("no clips to analyse: upload media files, or a manifest (.jsonl) with its media")
     if len(items) > limits.max_batch_files:
         raise R1OmniError(f"{len(items)} clips, over this server's cap of {limits.max_batch_files} per batch")
     refused = {}  # position -> the error, for clips refused before decoding
-    for position, (name, video, audio, _) in enumerate(items):
+    for position, item in enumerate(items):
         try:
-            for path in {video, audio} - {None}:
+            if item.problem:
+                raise R1OmniError(item.problem)
+            for path in {item.video, item.audio} - {None}:
                 check_duration(path, limits)
         except R1OmniError as err:
-            refused[position] = Prediction(name, None, None, None, "", False, str(err))
-    readable = [item[:3] for position, item in enumerate(items) if position not in refused]
+            refused[position] = Prediction(item.name, None, None, None, "", False, server.shown(str(err)))
+    readable = [(item.name, item.video, item.audio) for position, item in enumerate(items) if position not in refused]
     made = predictor.predict_clips(readable, MODAL_SETTINGS[setting], probabilities=True)
     predictions = []
-    for position, (_, _, _, label) in enumerate(items):
+    for position, item in enumerate(items):
+        if stopped is not None and stopped():
+            raise R1OmniError("stopped: past this server's time limit")
         prediction = refused[position] if position in refused else next(made)
-        prediction.label = label
+        prediction.label = item.label
+        prediction.error = prediction.error and server.shown(prediction.error)
         predictions.append(prediction)
         if progress is not None:
             progress(len(predictions), len(items))
@@ -189,21 +227,37 @@ def analyse_batch(predictor: Predictor, files: list[str], manifest: str | None, 
     return BatchView(predictions, scores, plot_confusion(scores, out / "confusion_matrix.png"), downloads, dropped)
 
 
-class Deadline:
-    """Runs one request at a time on a worker thread and answers after at most `seconds`.
+BUSY = "the server is busy with earlier requests; try again in a minute"
 
-    A computation cannot be interrupted mid-forward: one that overruns keeps its worker (and the
-    model) until it ends, and the request gets an error now; the next request waits its turn.
+
+class Deadline:
+    """Runs requests one at a time on a worker thread and answers each after at most `seconds`.
+
+    A request past its deadline is answered with an error and told to stop: a batch stops at its
+    next clip, a request not yet started never starts. A single clip's forward pass cannot be
+    interrupted; while one overruns, new requests are answered `BUSY` at once rather than queued
+    behind it, and at most `waiting` requests ever queue behind the one running.
     """
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, waiting: int = 1):
         self.seconds = seconds
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="r1omni-serve")
+        self.slots = threading.BoundedSemaphore(1 + waiting)
+        self.overrunning = threading.Event()  # a request past its deadline still holds the worker
 
-    def run(self, fn, *args):
-        future = self.pool.submit(fn, *args)
+    def run(self, fn, *args, stoppable: bool = False):
+        """`fn(*args)`; with `stoppable`, `fn` also gets `stopped=` a function that turns true
+        once the deadline has passed."""
+        if self.overrunning.is_set() or not self.slots.acquire(blocking=False):
+            raise R1OmniError(BUSY)
+        late = threading.Event()
+        future = self.pool.submit(fn, *args, **({"stopped": late.is_set} if stoppable else {}))
+        future.add_done_callback(lambda _: (self.slots.release(), late.is_set() and self.overrunning.clear()))
         try:
             return future.result(timeout=self.seconds)
         except FutureTimeout:
+            late.set()
+            if not future.cancel() and not future.done():
+                self.overrunning.set()
             raise R1OmniError(f"the request took longer than this server's {self.seconds:.0f} s limit "
-                              "(r1omni serve --timeout); try a shorter clip") from None
+                              "(r1omni serve --timeout) and was stopped; try a shorter clip or fewer") from None

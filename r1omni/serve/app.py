@@ -27,6 +27,7 @@ from r1omni.serve.analysis import (
     claim_segments,
 )
 from r1omni.serve.examples import example_clips
+from r1omni.serve.files import ServerFiles, Sweeper
 
 # No telemetry or version checks leave the machine; set before Gradio is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -80,24 +81,33 @@ def _setting_of(predictor: Predictor) -> str:
 
 
 def build_app(predictor: Predictor | None, model_name: str = "", limits: ServeLimits | None = None,
-              work_dir: Path | None = None) -> gr.Blocks:
-    """The page for `predictor` (None: a page that says how to get a model)."""
+              work_dir: Path | None = None, server: ServerFiles | None = None) -> gr.Blocks:
+    """The page for `predictor` (None: a page that says how to get a model). `model_name` is
+    shown in the header: a name, not the server's path. Visitors read only their own uploads,
+    and files in `server`'s data folder when it has one."""
     limits = limits or ServeLimits()
     limits.validate()
+    server = server or ServerFiles()
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="r1omni-serve-"))
-    with gr.Blocks(title="r1omni", analytics_enabled=False) as app:
+    keep_s = limits.keep_uploads_min * 60
+    Sweeper(work_dir, keep_s)
+    # Gradio deletes this page's uploads and the copies of its outputs `keep_s` after they were made.
+    with gr.Blocks(title="r1omni", analytics_enabled=False, delete_cache=(max(1, int(keep_s / 4)), int(keep_s))) \
+            as app:
         gr.Markdown("# r1omni: emotion with its reasoning, from video and audio")
         if predictor is None:
             gr.Markdown(NO_MODEL, elem_id="no-model")
             return app
         gr.Markdown(f"Model: `{model_name}` · labels: {', '.join(predictor.vocab)} · runs on this machine; "
                     f"nothing is sent elsewhere. Clips up to {limits.max_upload_mb} MB and "
-                    f"{limits.max_seconds:.0f} s.")
+                    f"{limits.max_seconds:.0f} s. What you upload (faces and voices included) and the batch "
+                    f"downloads stay on the server's disk for {limits.keep_uploads_min:g} minutes, then are deleted.",
+                    elem_id="header")
         deadline = Deadline(limits.timeout_s)
         with gr.Tab("One clip"):
             _clip_tab(predictor, limits, deadline, work_dir)
         with gr.Tab("Batch"):
-            _batch_tab(predictor, limits, deadline, work_dir)
+            _batch_tab(predictor, limits, deadline, work_dir, server)
     return app
 
 
@@ -145,10 +155,13 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
               concurrency_id="model")
 
 
-def _batch_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, work_dir: Path) -> None:
+def _batch_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, work_dir: Path,
+               server: ServerFiles) -> None:
     files = gr.File(label="media files, and optionally a manifest (.jsonl) that labels them",
                     file_count="multiple", elem_id="batch-files")
-    manifest = gr.Textbox(label="or a manifest on this machine (path)", elem_id="batch-manifest")
+    # Only when the operator named a data folder (r1omni serve --data-root); paths are taken from it.
+    manifest = gr.Textbox(label="or a manifest in the server's data folder (path inside it)", elem_id="batch-manifest",
+                          visible=server.root is not None)
     setting = gr.Radio(SETTING_CHOICES, value=_setting_of(predictor), label="the model sees", elem_id="batch-setting")
     run = gr.Button("Recognise all", variant="primary", elem_id="batch-run")
     summary = gr.Markdown(elem_id="batch-summary")
@@ -160,8 +173,9 @@ def _batch_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wo
     def recognise_all(paths, manifest_path, shown, progress=gr.Progress()):
         out = Path(tempfile.mkdtemp(prefix="batch-", dir=work_dir))
         try:
-            view = deadline.run(analyse_batch, predictor, list(paths or []), manifest_path.strip() or None,
-                                shown, limits, out, lambda done, total: progress((done, total), unit="clips"))
+            view = deadline.run(analyse_batch, predictor, list(paths or []), (manifest_path or "").strip() or None,
+                                shown, limits, out, lambda done, total: progress((done, total), unit="clips"),
+                                server, stoppable=True)
         except Exception as err:
             raise _page_error(err, paths or ()) from None
         rows = [[p.id, p.label or "", p.answer or "", _named(p.error or "", paths or ()), (p.reasoning or "")[:300]]
@@ -183,11 +197,12 @@ def _batch_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wo
 
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, limits: ServeLimits | None = None,
-           block: bool = True):
-    """Serve the page on `host:port`: queued, capped, no share link, no telemetry."""
+           block: bool = True, auth: list[tuple[str, str]] | None = None):
+    """Serve the page on `host:port`: queued, capped, no share link, no telemetry; with `auth`,
+    behind Gradio's login for these (user, password) pairs."""
     limits = limits or ServeLimits()
     app.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     return app.launch(server_name=host, server_port=port, share=False, max_file_size=f"{limits.max_upload_mb}mb",
                       prevent_thread_lock=not block, ssr_mode=False, pwa=False, mcp_server=False,
                       enable_monitoring=False, footer_links=["settings"], css=CSS, quiet=True,
-                      allowed_paths=[])
+                      allowed_paths=[], auth=auth or None)

@@ -3,7 +3,9 @@
 import csv
 import json
 import shutil
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +13,10 @@ import pytest
 from r1omni import load_model
 from r1omni.errors import R1OmniError
 from r1omni.media import SAMPLE_RATE
-from r1omni.serve.analysis import Deadline, ServeLimits, analyse_batch, analyse_clip
+from r1omni.serve.analysis import BUSY, Deadline, ServeLimits, analyse_batch, analyse_clip
 from r1omni.serve.examples import example_clips
 from r1omni.serve.figures import log_spectrogram, spectrogram_image
+from r1omni.serve.files import ServerFiles
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,8 @@ def test_clip_errors_name_the_problem(predictor, world_dir, tmp_path):
 def test_batch_from_a_manifest_scores_and_writes_every_row(predictor, world_dir, tmp_path):
     rows = [json.loads(line) for line in (world_dir / "val.jsonl").read_text().splitlines()]
     for row in rows:
-        row["video"] = row["audio"] = str(world_dir / row["video"])
+        shutil.copy(world_dir / row["video"], tmp_path / Path(row["video"]).name)
+        row["video"] = row["audio"] = Path(row["video"]).name
     broken = tmp_path / "broken.mp4"
     broken.write_text("not a video")
     rows.append({"id": "broken", "label": "sad", "dataset": "x", "video": str(broken)})
@@ -55,8 +59,8 @@ def test_batch_from_a_manifest_scores_and_writes_every_row(predictor, world_dir,
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     seen = []
-    view = analyse_batch(predictor, [], str(manifest), "video_audio", ServeLimits(), tmp_path / "out",
-                         lambda done, total: seen.append((done, total)))
+    view = analyse_batch(predictor, [], "m.jsonl", "video_audio", ServeLimits(), tmp_path / "out",
+                         lambda done, total: seen.append((done, total)), ServerFiles(tmp_path))
     assert [p.id for p in view.predictions] == [r["id"] for r in rows[:-1]]  # calm: not a dfew label
     assert view.dropped_labels == {"calm": 1}
     assert [p.error is not None for p in view.predictions] == [False] * 4 + [True]
@@ -88,13 +92,54 @@ def test_batch_finds_an_uploaded_manifests_media_among_the_uploads(predictor, wo
         analyse_batch(predictor, [], None, "video", ServeLimits(), tmp_path / "out4")
 
 
-def test_a_request_past_the_deadline_is_answered_with_an_error():
+def test_a_request_past_the_deadline_is_answered_with_an_error_and_stopped():
     deadline = Deadline(0.2)
     assert deadline.run(lambda x: x + 1, 1) == 2
+    steps, ended = [], threading.Event()
+
+    def batch(stopped):
+        while not stopped():
+            steps.append(1)
+            time.sleep(0.05)
+        ended.set()
+
     started = time.perf_counter()
-    with pytest.raises(R1OmniError, match="longer than this server's 0 s limit|longer than"):
-        deadline.run(time.sleep, 2)
+    with pytest.raises(R1OmniError, match="longer than this server's 0 s limit .* and was stopped"):
+        deadline.run(batch, stoppable=True)
     assert time.perf_counter() - started < 1.5
+    assert ended.wait(2), "the overrunning work went on after its deadline"
+
+
+def test_while_an_overrun_holds_the_worker_requests_are_answered_busy_at_once():
+    deadline = Deadline(0.1)
+    release, ran = threading.Event(), []
+    try:
+        with pytest.raises(R1OmniError, match="longer than"):
+            deadline.run(release.wait)  # a forward pass that cannot be stopped
+        started = time.perf_counter()
+        with pytest.raises(R1OmniError, match=BUSY):
+            deadline.run(ran.append, "refused")
+        assert time.perf_counter() - started < 0.05 and ran == []
+    finally:
+        release.set()
+    time.sleep(0.2)
+    assert deadline.run(ran.append, "later") is None and ran == ["later"]
+
+
+def test_a_request_queued_past_its_deadline_never_runs():
+    deadline = Deadline(0.1, waiting=2)
+    release, ran = threading.Event(), []
+    worker = threading.Thread(target=lambda: pytest.raises(R1OmniError, deadline.run, release.wait))
+    try:
+        worker.start()
+        time.sleep(0.02)  # the first request holds the worker, not yet past its deadline
+        with pytest.raises(R1OmniError, match="longer than"):
+            deadline.run(ran.append, "queued")
+    finally:
+        release.set()
+        worker.join()
+    time.sleep(0.1)
+    assert ran == []
 
 
 def test_limits_must_be_positive():

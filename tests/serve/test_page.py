@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
@@ -215,8 +216,34 @@ def test_without_a_model_option_the_demos_final_model_is_served(browser, tiny_mo
     final = tmp_path / "runs" / "demo" / "grpo" / "final"
     shutil.copytree(tiny_model, final)
     with serving(["--max-new-tokens", "4"], tmp_path) as url, opened(browser, url) as page:
-        assert "runs/demo/grpo/final" in page.inner_text("body")
+        header = page.inner_text("#header")
+        assert "Model: grpo/final" in header and str(tmp_path) not in page.content()  # a name, not a path
+        assert "stay on the server's disk for 10 minutes" in header
         page.wait_for_selector("#clip-run", timeout=WAIT_MS)
+        page.get_by_role("tab", name="Batch").click()
+        page.wait_for_selector("#batch-run", timeout=WAIT_MS)
+        assert page.locator("#batch-manifest").count() == 0  # no data folder: no server paths asked for
+
+
+def test_a_login_guards_the_page_when_asked(browser, tiny_model, tmp_path):
+    (tmp_path / "logins").write_text("ada:correct horse\n")
+    with serving(["--model", str(tiny_model), "--auth", "logins", "--max-new-tokens", "4"], tmp_path) as url:
+        with pytest.raises(urllib.error.HTTPError):  # the API answers no one without the login
+            urllib.request.urlopen(urllib.parse.urljoin(url, "config"), timeout=10)
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("input[type=text]", "ada")
+        page.fill("input[type=password]", "wrong")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Incorrect Credentials", timeout=WAIT_MS)
+        page.fill("input[type=text]", "ada")
+        page.fill("input[type=password]", "correct horse")
+        page.get_by_role("button", name="Login").click()
+        try:
+            page.wait_for_selector("#clip-run", timeout=WAIT_MS)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "login.png"), full_page=True)
+        page.close()
 
 
 def test_a_port_in_use_is_a_clear_error(tmp_path):
