@@ -4,14 +4,13 @@ A checkpoint folder holds the model (``save_pretrained``), the optimizer and sch
 the RNG states, the data position and the step. Optimizer states are keyed by parameter name
 (`torch.distributed.checkpoint.state_dict`), so one folder resumes a run sharded or not. It is
 written under a temporary name and renamed into place, so a crash never leaves a half-written
-checkpoint under the real name. ``training.pt`` holds only tensors, numbers, strings and
+checkpoint under the real name (`r1omni.atomic`). ``training.pt`` holds only tensors, numbers, strings and
 containers of them, and is read with ``weights_only=True``: a crafted checkpoint cannot run code.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from r1omni.atomic import writing_folder
 from r1omni.errors import ConfigError
 
 STATE = "trainer_state.json"
@@ -36,18 +36,26 @@ def optimizer_state(policy, optimizer, full: bool) -> dict:
 def save_checkpoint(directory: Path, policy, optimizer: dict, scheduler, state: dict, weights: dict | None = None
                     ) -> Path:
     """`optimizer`: the dict from `optimizer_state`; `weights`: a sharded policy's full state dict."""
-    directory = Path(directory)
-    temporary = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-    if temporary.exists():
-        shutil.rmtree(temporary)
-    policy.save_pretrained(temporary, weights)
-    torch.save({"optimizer": optimizer, "scheduler": scheduler.state_dict(), "rng": _rng_states()},
-               temporary / "training.pt")
-    (temporary / STATE).write_text(json.dumps(state, indent=2) + "\n")
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(temporary, directory)
-    return directory
+    with writing_folder(directory) as temporary:
+        policy.save_pretrained(temporary, weights)
+        torch.save({"optimizer": optimizer, "scheduler": scheduler.state_dict(), "rng": _rng_states()},
+                   temporary / "training.pt")
+        (temporary / STATE).write_text(json.dumps(state, indent=2) + "\n")
+    return Path(directory)
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """The checkpoint folders of a run (``checkpoint-STEP``), oldest step first."""
+    found = [p for p in Path(folder).glob("checkpoint-*") if p.is_dir() and p.name.split("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+
+
+def keep_newest(folder: Path, limit: int | None) -> list[Path]:
+    """Delete all but the `limit` newest checkpoints (`train.save_total_limit`); returns those deleted."""
+    old = checkpoints(folder)[: -limit] if limit else []
+    for path in old:
+        shutil.rmtree(path)
+    return old
 
 
 def load_checkpoint(directory: Path, policy, optimizer, scheduler, full: bool = False) -> dict:

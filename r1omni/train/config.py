@@ -76,6 +76,7 @@ class TrainConfig:
     log_every: int = 1
     eval_every: int | None = None
     save_every: int | None = None
+    save_total_limit: int | None = None  # checkpoints kept, the newest (TRL's name); None keeps all
     max_bad_steps: int = 3  # consecutive non-finite steps that stop the run
     report_to: list[str] = field(default_factory=list)  # "tensorboard", "wandb"
     # Several processes: ddp (whole model on each) | fsdp (sharded) | auto (accelerate config's choice)
@@ -171,6 +172,9 @@ class RunConfig:
                     problems.append(f"{name}: {value} does not exist")
             if Path(t.output_dir).exists() and not Path(t.output_dir).is_dir():
                 problems.append(f"train.output_dir: {t.output_dir} is a file, not a folder")
+        if self.model.path and Path(self.model.path).resolve().is_relative_to(Path(t.output_dir).resolve()):
+            problems.append(f"train.output_dir: {t.output_dir} is or holds model.path ({self.model.path}); the run "
+                            "would overwrite the model it starts from: choose another output_dir")
         if problems:
             raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
@@ -183,7 +187,8 @@ class RunConfig:
                 ("train.max_grad_norm", t.max_grad_norm, "> 0"), ("train.epochs", t.epochs, "> 0"),
                 ("train.max_steps", t.max_steps, ">= 1"), ("train.seed", t.seed, ">= 0"),
                 ("train.log_every", t.log_every, ">= 1"), ("train.eval_every", t.eval_every, ">= 1"),
-                ("train.save_every", t.save_every, ">= 1"), ("train.max_bad_steps", t.max_bad_steps, ">= 1"),
+                ("train.save_every", t.save_every, ">= 1"),
+                ("train.save_total_limit", t.save_total_limit, ">= 1"), ("train.max_bad_steps", t.max_bad_steps, ">= 1"),
                 ("data.max_rows", d.max_rows, ">= 1"), ("data.val_rows", d.val_rows, ">= 1"),
                 ("data.media_cache_mb", d.media_cache_mb, ">= 0"), ("grpo.beta", g.beta, ">= 0"),
                 ("grpo.epsilon_low", g.epsilon_low, ">= 0"), ("grpo.epsilon_high", g.epsilon_high, ">= 0"),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from r1omni.atomic import clean_leftovers, write_text, writing_folder
 from r1omni.data import read_manifest
 from r1omni.data.acoustics import bounds_of_rows
 from r1omni.errors import ConfigError, R1OmniError
@@ -27,7 +28,7 @@ from r1omni.models.cache import default_cache_dir
 from r1omni.models.standardize import fit_standardizers
 from r1omni.predict import Predictor
 from r1omni.prompts import MODALITIES
-from r1omni.train.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
+from r1omni.train.checkpoint import keep_newest, load_checkpoint, optimizer_state, save_checkpoint
 from r1omni.train.config import RunConfig, save_config
 from r1omni.train.dist import ShardedPolicy, average_gradients, distributed_mode, init_distributed, process_info
 from r1omni.train.examples import Position, RowStream, texts_for_tokenizer
@@ -290,8 +291,20 @@ class Trainer:
         if self.rank != 0:
             return None
         state = {"step": self.step, "position": vars(self.stream.position), "stage": self.stage}
-        return save_checkpoint(self.output / f"checkpoint-{self.step}", self.policy, optimizer, self.scheduler,
-                               state, weights)
+        saved = save_checkpoint(self.output / f"checkpoint-{self.step}", self.policy, optimizer, self.scheduler,
+                                state, weights)
+        keep_newest(self.output, self.config.train.save_total_limit)
+        return saved
+
+    def _cut_metrics(self, step: int) -> None:
+        """metrics.jsonl without the rows of steps after `step`: a resumed run logs them again."""
+        path = self.output / "metrics.jsonl"
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.endswith("\n") and json.loads(line).get("step", 0) <= step]
+        if kept != lines:
+            write_text(path, "".join(kept))
 
     def run(self) -> Path:
         """Train to the last step; returns the final model folder (``output_dir/final``)."""
@@ -301,6 +314,8 @@ class Trainer:
 
         self.output.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
+            clean_leftovers(self.output)  # of a run killed mid-save
+            self._cut_metrics(self.step)
             save_config(self.config, self.output / "config.yaml")
         train = self.config.train
         columns = (TextColumn(f"{self.stage}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -323,7 +338,8 @@ class Trainer:
         final = self.output / "final"
         weights = self.full_weights()
         if self.rank == 0:
-            self.policy.save_pretrained(final, weights)
+            with writing_folder(final) as temporary:  # `serve` and the next stage never see half a model
+                self.policy.save_pretrained(temporary, weights)
         for kind, writer in self.writers:
             writer.close() if kind == "tensorboard" else writer.finish()
         return final

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from corpora import shared_data
 from r1omni.cli import main
 from r1omni.data import scan_dataset, write_manifest
 from r1omni.errors import ConfigError
 from r1omni.models.towers import FaceNet, load_tower
 from r1omni.train.face_tower import face_arrays, train_face_tower
+
+from corpora import shared_data
 
 
 @pytest.fixture(scope="module")
