@@ -1,7 +1,7 @@
 """Outputs written whole or not at all.
 
-A file or folder is written under a temporary name beside its place (``.NAME.tmp-PID``), flushed
-to disk (fsync) and renamed into place, so that a crash at any moment leaves the old output or
+A file or folder is written under a temporary name beside its place (``.NAME.tmp-PID.SUFFIX``),
+flushed to disk (fsync) and renamed into place, so that a crash at any moment leaves the old output or
 the new one, never half of one. A folder replacing another is swapped in with one atomic
 exchange where the kernel offers it (Linux's renameat2), so there is no moment without a valid
 folder under the name. Leftover temporaries of a killed process are removed by `clean_leftovers`.
@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-TEMPORARY = ".tmp-"  # in the names of temporaries: .NAME.tmp-PID
+TEMPORARY = ".tmp-"  # in the names of temporaries: .NAME.tmp-PID.SUFFIX
 
 
 def temporary_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TEMPORARY}{os.getpid()}")
+    """``.NAME.tmp-PID.SUFFIX``: hidden, this process's, and of the same kind as `path` (a plot's
+    writer picks its format by the suffix)."""
+    return path.with_name(f".{path.stem}{TEMPORARY}{os.getpid()}{path.suffix}")
 
 
 def _fsync(path: Path) -> None:
@@ -110,7 +112,7 @@ def writing_folder(directory: str | Path) -> Iterator[Path]:
 
 
 def clean_leftovers(folder: Path) -> list[Path]:
-    """Remove the temporaries killed processes left in `folder` (``.NAME.tmp-PID`` and
+    """Remove the temporaries killed processes left in `folder` (``.NAME.tmp-PID.SUFFIX`` and
     ``.NAME.old.tmp-PID``); returns what was removed. Call it only where no other process is
     writing into `folder`."""
     removed = []

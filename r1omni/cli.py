@@ -237,36 +237,41 @@ def _pretrain_face(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from contextlib import nullcontext
-
-    from r1omni.predict import PredictionWriter, load_model, media_paths
+    from r1omni.predict import Prediction, PredictionWriter, load_model, media_paths
     from r1omni.progress import progress_bar
     from r1omni.prompts import MODAL_SETTINGS
 
     paths = media_paths(args.paths)
     if not paths:
         raise R1OmniError("no media files found in the given paths")
-    failed = []
-    with PredictionWriter(args.out) if args.out else nullcontext() as writer:  # a bad --out fails before loading
-        model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
-                           device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
-                           slow_fast=args.slow_fast)
-        if args.check_claims and model.voice_levels is None:
-            raise R1OmniError(f"--check-claims: {args.model} was not trained on measured rationales (r1omni data "
-                              "describe-voice), so its reasoning has no measured vocabulary to check")
-        with progress_bar(transient=True) as bar:
-            task = bar.add_task("predicting", total=len(paths))
-            for start in range(0, len(paths), args.batch_size):
-                shown = MODAL_SETTINGS[args.modal] if args.modal else None  # None: the model's own
-                for r in model.predict_paths(paths[start : start + args.batch_size], shown, args.batch_size,
-                                             probabilities=args.probabilities, check_claims=args.check_claims):
-                    if writer is not None:
-                        writer.write(r)
-                    bar.console.print(_shown(r), highlight=False, markup=False)
-                    failed += [r] if r.error else []
-                bar.update(task, completed=min(start + args.batch_size, len(paths)))
-    if args.out:
-        print(f"wrote {len(paths)} predictions to {args.out}")
+    if args.resume and not args.out:
+        raise R1OmniError("--resume continues the --out file of an interrupted run: give --out")
+    writer = PredictionWriter(args.out, resume=args.resume) if args.out else None  # a bad --out fails before loading
+    model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
+                       device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
+                       slow_fast=args.slow_fast)
+    if args.check_claims and model.voice_levels is None:
+        raise R1OmniError(f"--check-claims: {args.model} was not trained on measured rationales (r1omni data "
+                          "describe-voice), so its reasoning has no measured vocabulary to check")
+    done = writer.resumed_batches([str(p) for p in paths], args.batch_size) if writer else []
+    if writer is not None:
+        writer.start(done)
+    failed = [Prediction(**row) for row in done if row.get("error")]
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("predicting", total=len(paths), completed=len(done))
+        for start in range(len(done), len(paths), args.batch_size):
+            shown = MODAL_SETTINGS[args.modal] if args.modal else None  # None: the model's own
+            for r in model.predict_paths(paths[start : start + args.batch_size], shown, args.batch_size,
+                                         probabilities=args.probabilities, check_claims=args.check_claims):
+                if writer is not None:
+                    writer.write(r)
+                bar.console.print(_shown(r), highlight=False, markup=False)
+                failed += [r] if r.error else []
+            bar.update(task, completed=min(start + args.batch_size, len(paths)))
+    if writer is not None:
+        writer.publish()
+        resumed = f" ({len(done)} kept from the interrupted run)" if done else ""
+        print(f"wrote {len(paths)} predictions to {args.out}{resumed}")
     if failed:
         print(f"{len(failed)} of {len(paths)} files could not be read:", file=sys.stderr)
         for r in failed:
@@ -318,6 +323,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     rows = read_manifest(args.manifest)
     check_out_folder(args.out)
+    if args.resume and not args.out:
+        raise R1OmniError("--resume continues the --out folder of an interrupted evaluation: give --out")
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
                        device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
                        slow_fast=args.slow_fast)
@@ -328,7 +335,8 @@ def _eval(args: argparse.Namespace) -> int:
         tasks = {s: bar.add_task(f"eval {s}", total=len(rows)) for s in settings}
         results = evaluate_model(model, rows, args.out, settings, args.batch_size, standardize=args.standardize,
                                  progress=lambda setting, done, total: bar.update(tasks[setting], completed=done,
-                                                                                  total=total))
+                                                                                  total=total),
+                                 resume=args.resume)
     for setting, scores in results.items():
         console.print(scores_table(scores, title=f"{args.manifest} ({setting})"))
     dropped = next(iter(results.values())).dropped_labels
@@ -635,6 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "tempo level the reasoning states as holding or not (models trained on measured "
                               "rationales: r1omni data describe-voice)")
     predict.add_argument("--batch-size", type=int, default=8)
+    predict.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out "
+                         "(its OUT.partial): no row lost, none twice")
     predict.add_argument("--max-new-tokens", type=int, default=256)
     predict.set_defaults(run=_predict)
 
@@ -663,6 +673,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="measure each clip's sound (eGeMAPS) into voice levels against the model's terciles "
                                "and score the reasoning's stated levels against them (faithfulness)")
     evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--resume", action="store_true", help="continue an interrupted evaluation into the same "
+                          "--out: no row lost, none twice")
     evaluate.add_argument("--max-new-tokens", type=int, default=256)
     evaluate.add_argument("--out", type=Path, help="folder for metrics.json, predictions, report.md and plots")
     evaluate.set_defaults(run=_eval)

@@ -287,7 +287,7 @@ def score_stage(stage: str, out: Path, world: Path, plan: DemoPlan) -> tuple[dic
     reasoning/answer mismatch of a stage's model on both test sets; and its answers per test set."""
     from r1omni.data import read_manifest
     from r1omni.eval.metrics import bootstrap_intervals
-    from r1omni.eval.run import evaluate_model
+    from r1omni.eval.run import EvalProgress, evaluate_model
     from r1omni.models import FeatureCache
     from r1omni.predict import load_model
 
@@ -297,7 +297,8 @@ def score_stage(stage: str, out: Path, world: Path, plan: DemoPlan) -> tuple[dic
     for key, split in TEST_SETS.items():
         rows = read_manifest(world / f"{split}.jsonl")
         folder = out / "eval" / stage / key
-        scores = evaluate_model(predictor, rows, folder, batch_size=64)["video_audio"]
+        resume = (folder / EvalProgress.NAME).is_file()  # an evaluation a killed demo left half done
+        scores = evaluate_model(predictor, rows, folder, batch_size=64, resume=resume)["video_audio"]
         predictions = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
         answers[key] = [p["answer"] for p in predictions]
         faith = scores.faithfulness or {}

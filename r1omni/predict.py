@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
+from r1omni.atomic import replacing, write_text
 from r1omni.claims import LEVEL_WORDS, Measurement, check_claims, measurement_of
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
@@ -23,7 +25,7 @@ from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from r1omni.models import ClipMedia, OmniPolicy, load_policy
 from r1omni.models.shared_prefix import Prompt
-from r1omni.prompts import MODALITIES, build_messages, lists_labels, extract_answer, extract_think
+from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think, lists_labels
 
 
 @dataclass
@@ -55,39 +57,94 @@ class Prediction:
 
 
 class PredictionWriter:
-    """Predictions written one by one as they are made (``.csv``: a row each, else a JSON line
-    each), flushed, so that an interrupted run keeps what it did. An existing file is replaced."""
+    """Predictions written as they are made, so that a killed run keeps what it did and can be
+    continued, and `--out` appears only whole.
 
-    def __init__(self, path: str | Path):
+    Rows go to ``OUT.partial`` (a JSON line each, flushed); `publish` puts the finished file in
+    place of OUT in one rename (``.csv``: converted first), replacing an older OUT. Creating the
+    writer checks OUT and opens nothing, so a command checks its --out before loading a model
+    and writes only after; a ``.partial`` left by a killed run is refused unless `resume`, which
+    continues it (`resumed`, `start`)."""
+
+    def __init__(self, path: str | Path, resume: bool = False):
         self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.resume = resume
+        self.handle = None
         if self.path.is_dir():
             raise R1OmniError(f"--out {self.path}: is a folder; give a file name ending .jsonl or .csv")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = self.path.open("w", newline="", encoding="utf-8")
-        except OSError as err:
-            raise R1OmniError(f"--out {self.path}: cannot be written ({err.strerror or err})") from None
-        self.csv = csv.DictWriter(self.handle, [f.name for f in fields(Prediction)]) \
-            if self.path.suffix.lower() == ".csv" else None
-        if self.csv is not None:
-            self.csv.writeheader()
+        existing = next(p for p in (self.path.parent, *self.path.parent.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise R1OmniError(f"--out {self.path}: cannot be written ({existing} is not a folder this user may "
+                              "write in)")
+        if self.partial.exists() and not resume:
+            raise R1OmniError(f"{self.partial}: predictions of an interrupted run; --resume continues it, or "
+                              "delete the file to start over")
+
+    def resumed(self, published: bool = False) -> list[dict]:
+        """The rows an interrupted run wrote, complete lines only (a line torn by the kill is
+        dropped): its ``.partial``, else with `published` the JSONL OUT it had already put in
+        place; none without `resume`."""
+        source = self.partial if self.partial.is_file() or not published else self.path
+        if not (self.resume and source.is_file()):
+            return []
+        rows = []
+        for line in source.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # torn by the kill: it and anything after are written again
+            if not line.endswith("\n"):
+                rows.pop()
+                break
+        return rows
+
+    def resumed_batches(self, ids: list[str], batch_size: int) -> list[dict]:
+        """The rows of an interrupted run to keep for a run over `ids`: whole batches only, so
+        that every batch is predicted as in an uninterrupted run; `R1OmniError` when they were
+        made for other inputs."""
+        done = self.resumed()
+        if [row.get("id") for row in done] != ids[: len(done)]:
+            raise R1OmniError(f"{self.partial}: written for other inputs than these; delete it to start over")
+        return done[: len(done) // batch_size * batch_size]
+
+    def start(self, kept: list[dict] = ()) -> PredictionWriter:
+        """Open for writing, after the rows of `kept` (from `resumed`)."""
+        write_text(self.partial, "".join(json.dumps(row) + "\n" for row in kept))
+        self.handle = self.partial.open("a", encoding="utf-8")
+        return self
 
     def write(self, prediction: Prediction) -> None:
-        row = prediction.to_json()
-        if self.csv is not None:
-            self.csv.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
-        else:
-            self.handle.write(json.dumps(row) + "\n")
+        self.handle.write(json.dumps(prediction.to_json()) + "\n")
         self.handle.flush()
 
     def close(self) -> None:
-        self.handle.close()
+        """Stop writing; the ``.partial`` stays for `resume` or `publish`."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def publish(self) -> Path:
+        """The finished predictions put in place of OUT, whole."""
+        self.close()
+        if self.path.suffix.lower() == ".csv":
+            rows = [json.loads(line) for line in self.partial.read_text(encoding="utf-8").splitlines()]
+            with replacing(self.path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, [f.name for f in fields(Prediction)])
+                writer.writeheader()
+                writer.writerows({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+                                 for row in rows)
+            self.partial.unlink()
+        else:
+            with replacing(self.path) as temporary:
+                os.replace(self.partial, temporary)
+        return self.path
 
     def __enter__(self):
-        return self
+        return self.start() if self.handle is None else self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, *exc):
+        self.publish() if kind is None else self.close()
 
 
 def claims_json(reasoning: str | None, measured: Measurement) -> list[dict]:

@@ -54,9 +54,10 @@ def tiny_model(tmp_path_factory):
 def talking_faces(tmp_path_factory):
     """Talking-face clips ASSEMBLED from CK+ face sequences and Emo-DB speech of the same emotion
     (r1omni.data.assembled; not recorded), one per shared emotion, laid out as RAVDESS: (root, files)."""
-    from corpora import shared_data
     from r1omni.data import scan_dataset
     from r1omni.data.assembled import assemble_talking_faces
+
+    from corpora import shared_data
 
     root = tmp_path_factory.mktemp("talking")
     faces = scan_dataset("ckplus", shared_data("ckplus48")).rows

@@ -2,7 +2,15 @@
 
 import pytest
 
-from r1omni.claims import CUE_PATTERNS, LEVEL_WORDS, Measurement, check_claims, claim_report, measurement_of, read_claims
+from r1omni.claims import (
+    CUE_PATTERNS,
+    LEVEL_WORDS,
+    Measurement,
+    check_claims,
+    claim_report,
+    measurement_of,
+    read_claims,
+)
 from r1omni.data.synth.cues import FACE_CONCEPTS, VOICE_CONCEPTS
 
 ANGRY = {"face_cues": ["brow_lower", "lip_press"], "voice_cues": ["loud", "tense"]}

@@ -2,7 +2,6 @@
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -51,25 +50,46 @@ def test_predict_cli_on_a_folder_with_a_broken_file(world_dir, tiny_model, tmp_p
     assert main(["predict", str(tmp_path / "empty_dir_that_is_missing"), "--model", str(tiny_model)]) == 2
 
 
-def test_predict_writes_each_result_as_it_is_done(world_dir, tiny_model, tmp_path, monkeypatch):
-    """An interrupted run keeps the predictions it made."""
+def test_an_interrupted_predict_keeps_its_rows_and_resumes_without_losing_or_repeating_one(
+        world_dir, tiny_model, tmp_path, monkeypatch):
     from r1omni.predict import Predictor
 
-    clips = sorted((world_dir / "clips" / "val").glob("*.mp4"))[:3]
+    clips = sorted((world_dir / "clips" / "val").glob("*.mp4"))
+    args = ["predict", *map(str, clips), "--model", str(tiny_model), "--max-new-tokens", "4", "--batch-size", "1"]
+    assert main([*args, "--out", str(tmp_path / "whole.jsonl")]) == 0
+    whole = (tmp_path / "whole.jsonl").read_text().splitlines()
+    out = tmp_path / "p.jsonl"
+    out.write_text("an older run's file\n")
     real, calls = Predictor.predict_paths, []
 
-    def interrupted(self, paths, *args, **kwargs):
+    def interrupted(self, paths, *rest, **kwargs):
         calls.append(paths)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(self, paths, *args, **kwargs)
+        return real(self, paths, *rest, **kwargs)
 
     monkeypatch.setattr(Predictor, "predict_paths", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        main(["predict", *map(str, clips), "--model", str(tiny_model), "--out", str(tmp_path / "p.jsonl"),
-              "--max-new-tokens", "4", "--batch-size", "1"])
-    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert [Path(r["id"]).name for r in rows] == [c.name for c in clips[:2]]
+        main([*args, "--out", str(out)])
+    assert out.read_text() == "an older run's file\n"  # replaced only by a whole new file
+    partial = tmp_path / "p.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 2
+    partial.write_text(partial.read_text() + '{"id": "torn by the ki')
+    assert main([*args, "--out", str(out)]) == 2  # refused: it would start over silently
+    calls.clear()
+    monkeypatch.setattr(Predictor, "predict_paths", real)
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    assert out.read_text().splitlines() == whole and not partial.exists()
+    partial.write_text(whole[1] + "\n")  # a partial run over other inputs
+    assert main([*args, "--out", str(out), "--resume"]) == 2
+
+
+def test_predict_with_a_model_that_cannot_load_leaves_the_old_out_as_it_was(world_dir, tmp_path, capsys):
+    clip = next((world_dir / "clips" / "val").glob("*.mp4"))
+    out = tmp_path / "preds.jsonl"
+    out.write_text('{"id": "kept"}\n')
+    assert main(["predict", str(clip), "--model", str(tmp_path / "no-such-model"), "--out", str(out)]) == 2
+    assert out.read_text() == '{"id": "kept"}\n' and sorted(p.name for p in tmp_path.iterdir()) == ["preds.jsonl"]
 
 
 def test_predict_out_naming_a_folder_fails_before_the_model_loads(world_dir, tmp_path, capsys):

@@ -87,8 +87,8 @@ def test_pictures_without_a_usable_face_are_predicted_and_counted_never_a_crash(
 
 def test_sft_then_grpo_over_faces_voices_and_both_in_the_same_batches(talking_faces, face_model, tmp_path):
     """One run over rows with a face image only, speech only, or both, mixed within its batches."""
-    from r1omni.data.manifest import ClipRow
     from r1omni.data import write_manifest
+    from r1omni.data.manifest import ClipRow
     from r1omni.rl.trainer import GRPOTrainer
     from r1omni.train.config import load_config
     from r1omni.train.sft import SFTTrainer

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from r1omni.atomic import replacing, write_text
 from r1omni.claims import measurement_of
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
@@ -14,7 +16,7 @@ from r1omni.eval.metrics import Scores, bootstrap_intervals, class_order, score
 from r1omni.eval.reports import markdown_report, plot_confusion, plot_per_class_recall
 from r1omni.labels import lookup
 from r1omni.media import face_rate
-from r1omni.predict import Predictor
+from r1omni.predict import Prediction, PredictionWriter, Predictor
 from r1omni.prompts import MODAL_SETTINGS
 
 
@@ -38,7 +40,8 @@ def known_label_rows(rows: list[ClipRow], vocab) -> tuple[list[ClipRow], dict[st
 
 
 def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | None = None,
-                   settings=None, batch_size: int = 8, progress=None, standardize: str = "model") -> dict[str, Scores]:
+                   settings=None, batch_size: int = 8, progress=None, standardize: str = "model",
+                   resume: bool = False) -> dict[str, Scores]:
     """Scores per modal setting (``video_audio``, ``video``, ``audio``; default the model's own);
     with `out`, writes metrics.json, predictions.jsonl (one file per setting when several),
     report.md, confusion matrices and a per-class recall plot.
@@ -49,7 +52,11 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
     scores, listed in `Scores.left_out` with their error, and keep the error in the predictions
     file; a setting in which no row can be read raises `R1OmniError`. `standardize="corpus"`
     refits the model's feature standardisation on these rows' clips first (unlabelled
-    statistics of the test corpus); ``"model"`` keeps the training corpus's."""
+    statistics of the test corpus); ``"model"`` keeps the training corpus's.
+
+    Interruption: predictions stream to ``OUT/predictions*.jsonl.partial`` and every output is
+    put in place only when all settings are done, so a killed run leaves the previous outputs
+    whole and never mixed with new ones; `resume` continues it (`EvalProgress`)."""
     if standardize not in ("model", "corpus"):
         raise R1OmniError(f"standardize must be model or corpus, got {standardize!r}")
     settings = tuple(settings or (model_setting(predictor),))
@@ -57,19 +64,17 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
     if not rows:
         raise R1OmniError(f"no row has a label the model knows ({', '.join(predictor.vocab)}); "
                           f"labels found: {', '.join(dropped)}")
+    record = EvalProgress(Path(out), rows, settings, resume) if out is not None else None
     if standardize == "corpus":
         predictor.standardize_on(rows)
     results: dict[str, Scores] = {}
-    out = Path(out) if out is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
     classes = class_order([r.label for r in rows], [r.dataset for r in rows])
+    writers = {}
     for setting in settings:
-        predictions = []
-        for prediction in predictor.predict_rows(rows, MODAL_SETTINGS[setting], batch_size):
-            predictions.append(prediction)
-            if progress is not None:
-                progress(setting, len(predictions), len(rows))
+        suffix = "" if len(settings) == 1 else f"_{setting}"
+        writer = record.writer(f"predictions{suffix}.jsonl") if record else None
+        predictions = _predictions(predictor, rows, setting, batch_size, writer, record, progress)
+        writers[setting] = writer
         scored = [(r, p) for r, p in zip(rows, predictions) if p.error is None]
         if not scored:
             examples = "; ".join(f"{p.id}: {p.error}" for p in predictions[:3])
@@ -82,15 +87,88 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
         scores.faces = face_rate([p.faces for _, p in scored]) if any(p.faces for _, p in scored) else None
         scores.dropped_labels = dropped
         results[setting] = scores
-        if out is not None:
-            suffix = "" if len(settings) == 1 else f"_{setting}"
-            with (out / f"predictions{suffix}.jsonl").open("w") as handle:
-                handle.writelines(json.dumps(p.to_json()) + "\n" for p in predictions)
-            plot_confusion(scores, out / f"confusion_matrix{suffix}.png", title=f"{setting}: UAR {scores.uar:.1%}  "
-                           f"WAR {scores.war:.1%}  (n={scores.n})")
-    if out is not None:
-        metrics = results[settings[0]].to_json() if len(settings) == 1 else {s: r.to_json() for s, r in results.items()}
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (out / "report.md").write_text(markdown_report(results, "Evaluation"))
-        plot_per_class_recall(results, out / "per_class_recall.png")
+    if record is not None:
+        _publish(record.out, results, settings, writers)
+        record.finish()
     return results
+
+
+def _predictions(predictor: Predictor, rows: list[ClipRow], setting: str, batch_size: int, writer, record,
+                 progress) -> list[Prediction]:
+    """A setting's predictions: those an interrupted run finished (whole batches), then the rest,
+    each written as it is made."""
+    done = writer.resumed(published=True) if record and record.finished(setting) else \
+        writer.resumed_batches([r.id for r in rows], batch_size) if writer else []
+    predictions = [Prediction(**row) for row in done]
+    if record and record.finished(setting):
+        return predictions
+    if writer is not None:
+        writer.start(done)
+    if progress is not None and done:
+        progress(setting, len(done), len(rows))
+    for prediction in predictor.predict_rows(rows[len(done):], MODAL_SETTINGS[setting], batch_size):
+        predictions.append(prediction)
+        if writer is not None:
+            writer.write(prediction)
+        if progress is not None:
+            progress(setting, len(predictions), len(rows))
+    if writer is not None:
+        writer.close()
+        record.done(setting)
+    return predictions
+
+
+def _publish(out: Path, results: dict[str, Scores], settings: tuple[str, ...], writers: dict) -> None:
+    """Every output of a finished evaluation put in place, each whole."""
+    for setting, scores in results.items():
+        suffix = "" if len(settings) == 1 else f"_{setting}"
+        writers[setting].publish()
+        with replacing(out / f"confusion_matrix{suffix}.png") as temporary:
+            plot_confusion(scores, temporary, title=f"{setting}: UAR {scores.uar:.1%}  WAR {scores.war:.1%}  "
+                           f"(n={scores.n})")
+    metrics = results[settings[0]].to_json() if len(settings) == 1 else {s: r.to_json() for s, r in results.items()}
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_text(out / "report.md", markdown_report(results, "Evaluation"))
+    with replacing(out / "per_class_recall.png") as temporary:
+        plot_per_class_recall(results, temporary)
+
+
+class EvalProgress:
+    """What an evaluation into OUT has done so far, in ``OUT/.eval-progress.json``: the rows and
+    settings it was started on, and the settings finished. A folder holding one is refused
+    unless `resume`, which must be asked for the same rows and settings."""
+
+    NAME = ".eval-progress.json"
+
+    def __init__(self, out: Path, rows: list[ClipRow], settings: tuple[str, ...], resume: bool):
+        self.out, self.resume = out, resume
+        self.path = out / self.NAME
+        self.key = {"rows": hashlib.sha256(json.dumps([[r.id, r.label] for r in rows]).encode()).hexdigest(),
+                    "settings": list(settings)}
+        if resume:
+            if not self.path.is_file():
+                raise R1OmniError(f"--resume: {out} holds no interrupted evaluation to continue")
+            self.state = json.loads(self.path.read_text(encoding="utf-8"))
+            if {k: self.state.get(k) for k in self.key} != self.key:
+                raise R1OmniError(f"--resume: the evaluation in {out} was started on other rows or settings; "
+                                  "run without --resume into another folder, or delete it")
+        else:
+            if self.path.exists() or any(out.glob("*.partial")):
+                raise R1OmniError(f"{out}: holds an interrupted evaluation; --resume continues it, or delete "
+                                  f"{self.NAME} and the .partial files to start over")
+            out.mkdir(parents=True, exist_ok=True)
+            self.state = {**self.key, "finished": []}
+            write_text(self.path, json.dumps(self.state))
+
+    def writer(self, name: str) -> PredictionWriter:
+        return PredictionWriter(self.out / name, resume=self.resume)
+
+    def finished(self, setting: str) -> bool:
+        return setting in self.state["finished"]
+
+    def done(self, setting: str) -> None:
+        self.state["finished"].append(setting)
+        write_text(self.path, json.dumps(self.state))
+
+    def finish(self) -> None:
+        self.path.unlink()

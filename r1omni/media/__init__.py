@@ -18,8 +18,8 @@ from r1omni.media.decode import (
     read_audio,
     read_face_frames,
     read_frames,
-    sampled_images,
     read_image,
+    sampled_images,
     segment_midpoints,
 )
 from r1omni.media.encode import write_audio, write_video

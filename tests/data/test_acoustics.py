@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from r1omni.claims import check_claims, measurement_of
 from r1omni.cli import main
 from r1omni.data import ClipRow, read_manifest
-from r1omni.claims import check_claims, measurement_of
 from r1omni.data.acoustics import (
     ATTRIBUTES,
     bounds_of_rows,

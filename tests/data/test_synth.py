@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r1omni.data import read_manifest
 from r1omni.claims import claim_report, measurement_of
+from r1omni.data import read_manifest
 from r1omni.data.synth import SynthWorld, WorldConfig, ablate, write_world
 from r1omni.data.synth.cues import EMOTIONS, MASKS
 from r1omni.data.synth.people import IN_DOMAIN, OUT_OF_DOMAIN

@@ -114,3 +114,38 @@ def test_eval_measure_scores_stated_levels_against_the_measured_sound(tiny_model
     assert "against this manifest's own terciles" in capsys.readouterr().out
     own = [json.loads(line) for line in (tmp_path / "own" / "predictions.jsonl").read_text().splitlines()]
     assert [p["measured"]["levels"]["pitch"] for p in own] == [0, 1, 2]
+
+
+def test_an_interrupted_eval_leaves_old_outputs_whole_and_resumes_to_the_same_rows(world_dir, tiny_model, tmp_path,
+                                                                                   monkeypatch):
+    import pytest
+
+    from r1omni.predict import Predictor
+
+    args = ["eval", "--manifest", str(world_dir / "val.jsonl"), "--model", str(tiny_model), "--ablate",
+            "--max-new-tokens", "4", "--labels", "dfew", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    out = tmp_path / "eval"
+    assert main([*args, "--out", str(out), "--max-new-tokens", "2"]) == 0  # an older evaluation in the folder
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, made = Predictor.predict_clips, []
+
+    def interrupted(self, *rest, **kwargs):
+        for prediction in real(self, *rest, **kwargs):
+            if len(made) == 7:  # the second setting's fourth row, in its second batch
+                raise KeyboardInterrupt
+            made.append(prediction)
+            yield prediction
+
+    monkeypatch.setattr(Predictor, "predict_clips", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before  # none mixed with new
+    assert main([*args, "--out", str(out)]) == 2  # refused: --resume or start over knowingly
+    monkeypatch.setattr(Predictor, "predict_clips", real)
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    for mode in ("video_audio", "video", "audio"):
+        name = f"predictions_{mode}.jsonl"
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text(), mode
+    assert (out / "metrics.json").read_text() == (tmp_path / "whole" / "metrics.json").read_text()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "whole").iterdir())

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from corpora import shared_data
 from r1omni.media import face_rate, read_face_frames, write_video
 from r1omni.media.faces import CROP_SIDE, crop_to_faces, detect_faces
+
+from corpora import shared_data
 
 
 @pytest.fixture(scope="module")
