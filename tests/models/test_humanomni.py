@@ -321,3 +321,28 @@ def test_towers_come_from_their_folders_when_those_hold_weights(policy, fixture_
                            policy.towers["video"].model.state_dict()["embeddings.patch_embedding.weight"])
     encoder = audio.get_encoder().state_dict()
     assert all(torch.equal(loaded.towers["audio"].model.state_dict()[k], encoder[k]) for k in encoder)
+
+
+def test_tower_folders_are_read_from_inside_the_model_folder_only(policy, fixture_dir, tmp_path):
+    """A released config may name any path; r1omni reads tower weights only inside the model folder
+    (an absolute name is looked for there by its last part), else keeps the checkpoint's copies."""
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    folder = export_official(policy, tmp_path / "released")
+    config = json.loads((folder / "config.json").read_text())
+    torch.manual_seed(2)
+    outside = SiglipVisionModel(SiglipVisionConfig.from_pretrained(fixture_dir / config["mm_vision_tower"]))
+    outside.save_pretrained(tmp_path / "siglip_elsewhere")
+    copies = policy.towers["video"].model.state_dict()["embeddings.patch_embedding.weight"]
+    for named in ("../siglip_elsewhere", str(tmp_path / "siglip_elsewhere")):
+        (folder / "config.json").write_text(json.dumps({**config, "mm_vision_tower": named}))
+        loaded = load_policy(folder, device="cpu", dtype="float32")
+        assert torch.equal(loaded.towers["video"].model.state_dict()["embeddings.patch_embedding.weight"], copies)
+    (folder / "siglip_elsewhere").symlink_to(tmp_path / "siglip_elsewhere")  # inside by name, outside in fact
+    assert torch.equal(load_policy(folder, device="cpu", dtype="float32").towers["video"].model.state_dict()[
+        "embeddings.patch_embedding.weight"], copies)
+    (folder / "siglip_elsewhere").unlink()
+    outside.save_pretrained(folder / "siglip_elsewhere")  # the author's absolute path, found by its last part
+    loaded = load_policy(folder, device="cpu", dtype="float32")
+    assert torch.equal(loaded.towers["video"].model.state_dict()["embeddings.patch_embedding.weight"],
+                       outside.state_dict()["embeddings.patch_embedding.weight"])

@@ -57,8 +57,6 @@ BERT_BASE_UNCASED = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12
                          intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu",
                          layer_norm_eps=1e-12)
 BERT_TOKENIZER_ENV = "R1OMNI_BERT_TOKENIZER"
-# Where the official code hard-codes it (R1-Omni; HumanOmni uses the hub name bert-base-uncased).
-OFFICIAL_BERT_PATH = "/mnt/data/jiaxing.zjx/code/R1-V-Qwen/R1-V/bert-base-uncased"
 
 
 def is_official(directory: str | Path) -> bool:
@@ -74,14 +72,14 @@ def is_official(directory: str | Path) -> bool:
 
 def find_bert_tokenizer(directory: Path, given: str | Path | None = None) -> Path:
     """The gate's BERT tokenizer folder: `given`, else ``$R1OMNI_BERT_TOKENIZER``, else
-    ``bert_tokenizer/`` or ``bert-base-uncased/`` inside the model folder, else the path the
-    official code hard-codes; a clear error when none holds a ``vocab.txt`` (or the
-    ``tokenizer.json`` transformers saves)."""
+    ``bert_tokenizer/`` or ``bert-base-uncased/`` inside the model folder; a clear error when
+    none holds a ``vocab.txt`` (or the ``tokenizer.json`` transformers saves). (The official code
+    hard-codes its authors' own path, which is not looked at here.)"""
     def holds_tokenizer(folder) -> bool:
         return bool(folder) and any((Path(folder) / name).is_file() for name in ("vocab.txt", "tokenizer.json"))
 
     candidates = [given, os.environ.get(BERT_TOKENIZER_ENV), directory / BERT_TOKENIZER_DIR,
-                  directory / "bert-base-uncased", OFFICIAL_BERT_PATH]
+                  directory / "bert-base-uncased"]
     if given is not None and not holds_tokenizer(given):
         raise ConfigError(f"{given}: no vocab.txt (the gate's BERT tokenizer, bert-base-uncased's)")
     for candidate in candidates:
@@ -94,12 +92,16 @@ def find_bert_tokenizer(directory: Path, given: str | Path | None = None) -> Pat
 
 
 def _tower_path(directory: Path, named: str | None) -> Path | None:
-    """The folder a config's ``mm_*_tower`` names, as given or relative to the model folder."""
+    """The folder a config's ``mm_*_tower`` names, looked for inside the model folder only: a
+    relative name that stays inside it, else the name's last part (released configs name the
+    authors' own absolute paths). A folder never makes r1omni read files outside it."""
     if not named:
         return None
-    for path in (Path(named), directory / named):
-        if path.is_dir():
-            return path
+    inside = directory.resolve()
+    for candidate in (directory / named, directory / Path(named).name):
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(inside) and resolved.is_dir():
+            return resolved
     return None
 
 
