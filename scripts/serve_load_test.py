@@ -2,7 +2,7 @@
 broken files, over-limit uploads, long batches and requests that probe the server's files.
 
     python scripts/serve_load_test.py                        # 16 clients, 5 minutes (docs/input.md)
-    python scripts/serve_load_test.py --clients 4 --seconds 20 --keep-uploads-min 0.1   # CI's size
+    python scripts/serve_load_test.py --clients 4 --seconds 20 --timeout 8 --keep-uploads-min 0.5  # CI's size
 
 It builds a tiny model and a few synthetic clips (or serves --model DIR), starts `r1omni serve` on
 a free port with its temporary files under a folder of its own, and checks:
@@ -35,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from r1omni.serve.analysis import BUSY
 from r1omni.serve.examples import example_clips
 
+OUTCOMES = ("result", "message", "busy", "failure")  # busy: a full queue or an overrun, answered at once
 SECRET_LINE = "root:x:0:0"  # /etc/passwd's first line: must never come back
 PROBED_PATHS = ["/etc/passwd", "/etc/shadow", "/root/.ssh/id_rsa", "../../../../etc/passwd", "/proc/self/environ"]
 
@@ -169,6 +171,7 @@ PROBES = itertools.cycle(PROBED_PATHS + EXTRA_PROBES)
 def client_loop(url: str, kinds, answers: Answers, until: float, offset: int) -> None:
     from gradio_client import Client
     from gradio_client.exceptions import AppError
+    from gradio_client.utils import QueueError
 
     client = Client(url, verbose=False)
     for step in itertools.count(offset):
@@ -179,12 +182,12 @@ def client_loop(url: str, kinds, answers: Answers, until: float, offset: int) ->
         try:
             result = call(client)
             text = json.dumps(result, default=str)
-            outcome = "message" if "event: error" in text or text.startswith('"HTTP 4') else "result"
+            outcome = "busy" if "queue_full" in text.lower() or "queue is full" in text.lower() else \
+                "message" if "event: error" in text or text.startswith('"HTTP 4') else "result"
+        except QueueError as err:  # Gradio's queue is full: answered at once, "try again"
+            outcome, text = "busy", str(err)
         except AppError as err:  # the page's message (gr.Error), or Gradio's own refusal
-            outcome, text = "message", str(err)
-        except ValueError as err:  # gradio_client's word for an upload the server refused (over the cap)
-            outcome, text = ("message", str(err)) if "size" in str(err).lower() or "queue" in str(err).lower() \
-                else ("failure", f"{type(err).__name__}: {err}")
+            outcome, text = "busy" if BUSY in str(err) else "message", str(err)
         except Exception as err:  # noqa: BLE001 - anything else is a request not answered
             outcome, text = "failure", f"{type(err).__name__}: {err}"
         answers.add(kind, time.monotonic() - started, outcome, text)
@@ -202,7 +205,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=300)
-    parser.add_argument("--keep-uploads-min", type=float, default=1.0, help="the server's retention time")
+    parser.add_argument("--keep-uploads-min", type=float, default=3.0, help="the server's retention time (more "
+                        "than --queue-size x --timeout, the longest a request can wait)")
+    parser.add_argument("--queue-size", type=int, default=8, help="the server's queue (under --clients, so that "
+                        "it fills)")
     parser.add_argument("--timeout", type=float, default=20, help="the server's per-request time limit")
     parser.add_argument("--max-rss-mb", type=float, default=2048, help="bound on the server's peak memory")
     parser.add_argument("--model", type=Path, help="a model to serve (default: a tiny one built here)")
@@ -219,7 +225,7 @@ def main() -> int:
     log = (work / "serve.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "r1omni.cli", "serve", "--model", str(model), "--port", str(port), "--max-upload-mb",
-         "2", "--timeout", str(args.timeout), "--keep-uploads-min", str(args.keep_uploads_min), "--queue-size", "8",
+         "2", "--timeout", str(args.timeout), "--keep-uploads-min", str(args.keep_uploads_min), "--queue-size", str(args.queue_size),
          "--data-root", str(work / "data"), "--max-new-tokens", "16"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(server_tmp)})
     checks, peak, disk_peak = {}, [0.0], [0.0]
@@ -257,6 +263,7 @@ def main() -> int:
         for thread in clients:
             thread.join(args.seconds + 10 * args.timeout + 300)
         hung = sum(thread.is_alive() for thread in clients)
+        load = os.getloadavg()  # of the minutes under load, before the retention wait
         print(f"clients done ({hung} hung); waiting out the retention time", flush=True)
         wall = time.monotonic() - started
         stop.set()
@@ -268,6 +275,10 @@ def main() -> int:
         checks["every request answered"] = hung == 0 and not any(r["outcome"] == "failure" for r in answers.rows)
         checks["no server path or file content in an answer"] = not leaked
         checks[f"peak RSS under {args.max_rss_mb:.0f} MiB"] = peak[0] < args.max_rss_mb
+        # An upload deleted while its request waited in the queue: the retention time is too short
+        # for the queue (it must exceed --queue-size x --timeout).
+        checks["no upload deleted before its request ran"] = not any(
+            "file not found" in r["text"] for r in answers.rows if r["kind"] in ("clip", "broken file", "long batch"))
         retention = args.keep_uploads_min * 60
         time.sleep(retention + max(1.0, min(60.0, retention / 4)) + 5)  # past the age, and one sweep after it
         disk_after = disk_mb(server_tmp)
@@ -283,9 +294,10 @@ def main() -> int:
               "disk_mb_after_retention": round(disk_after, 2),
               "requests": len(answers.rows), "by_kind": summary, "checks": checks, "leaks": leaked[:20],
               "failures": [r["text"][:300] for r in answers.rows if r["outcome"] == "failure"][:20],
-              "hung_clients": hung, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-              "examples": {kind: next((r["text"][:300] for r in answers.rows if r["kind"] == kind), None)
-                           for kind, _ in kinds}}
+              "hung_clients": hung, "cpu_count": os.cpu_count(), "load_average": load,
+              "examples": {f"{kind}: {outcome}": next((r["text"][:300] for r in answers.rows
+                                                       if r["kind"] == kind and r["outcome"] == outcome), None)
+                           for kind, _ in kinds for outcome in OUTCOMES}}
     _print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -308,8 +320,7 @@ def _summary(rows: list[dict], wall: float) -> dict:
     for kind in dict.fromkeys(r["kind"] for r in rows):
         mine = [r for r in rows if r["kind"] == kind]
         seconds = np.array([r["seconds"] for r in mine])
-        out[kind] = {"n": len(mine), **{o: sum(r["outcome"] == o for r in mine) for o in ("result", "message",
-                                                                                            "failure")},
+        out[kind] = {"n": len(mine), **{o: sum(r["outcome"] == o for r in mine) for o in OUTCOMES},
                      "p50_s": round(float(np.percentile(seconds, 50)), 2),
                      "p95_s": round(float(np.percentile(seconds, 95)), 2)}
     return out
@@ -318,9 +329,10 @@ def _summary(rows: list[dict], wall: float) -> dict:
 def _print(report: dict) -> None:
     print(f"{report['clients']} clients for {report['seconds']:.0f} s ({report['wall_s']} s with the last answers), "
           f"{report['requests']} requests; {report['cpu_count']} cores, load {report['load_average'][0]:.2f}")
-    print(f"{'request':42} {'n':>5} {'result':>7} {'message':>8} {'failure':>8} {'p50 s':>7} {'p95 s':>7}")
+    print(f"{'request':42} {'n':>5} {'result':>7} {'message':>8} {'busy':>5} {'failure':>8} {'p50 s':>7} "
+          f"{'p95 s':>7}")
     for kind, row in report["by_kind"].items():
-        print(f"{kind:42} {row['n']:5d} {row['result']:7d} {row['message']:8d} {row['failure']:8d} "
+        print(f"{kind:42} {row['n']:5d} {row['result']:7d} {row['message']:8d} {row['busy']:5d} {row['failure']:8d} "
               f"{row['p50_s']:7.2f} {row['p95_s']:7.2f}")
     print(f"peak RSS {report['peak_rss_mb']:.0f} MiB; disk {report['disk_mb_before']:.2f} MiB before, "
           f"{report['disk_mb_peak']:.2f} MiB at most, {report['disk_mb_after_retention']:.2f} MiB after the "

@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "r1omni"
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS = [
-    {"errors", "labels", "prompts", "claims", "rewards", "assets", "progress"},  # assets: shipped files, no code
+    {"errors", "labels", "prompts", "claims", "rewards", "assets", "progress", "atomic"},  # assets: no code
     {"media"},
     {"data"},
     {"models"},

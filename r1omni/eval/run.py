@@ -136,7 +136,8 @@ def _publish(out: Path, results: dict[str, Scores], settings: tuple[str, ...], w
 class EvalProgress:
     """What an evaluation into OUT has done so far, in ``OUT/.eval-progress.json``: the rows and
     settings it was started on, and the settings finished. A folder holding one is refused
-    unless `resume`, which must be asked for the same rows and settings."""
+    unless `resume`, which must be asked for the same rows and settings (`resume` where there is
+    nothing to continue starts afresh)."""
 
     NAME = ".eval-progress.json"
 
@@ -145,9 +146,7 @@ class EvalProgress:
         self.path = out / self.NAME
         self.key = {"rows": hashlib.sha256(json.dumps([[r.id, r.label] for r in rows]).encode()).hexdigest(),
                     "settings": list(settings)}
-        if resume:
-            if not self.path.is_file():
-                raise R1OmniError(f"--resume: {out} holds no interrupted evaluation to continue")
+        if resume and self.path.is_file():
             self.state = json.loads(self.path.read_text(encoding="utf-8"))
             if {k: self.state.get(k) for k in self.key} != self.key:
                 raise R1OmniError(f"--resume: the evaluation in {out} was started on other rows or settings; "

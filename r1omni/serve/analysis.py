@@ -58,6 +58,23 @@ class ClipView:
         """The frames with their captions, as the page's gallery shows them."""
         return list(zip(self.frames, self.captions or [None] * len(self.frames)))
 
+    def pictures_in(self, folder: Path) -> tuple[list[tuple[str, str | None]], str | None]:
+        """The gallery and the spectrogram as PNG files written in `folder` (this request's own):
+        (path, caption) per frame, and the spectrogram's path. The page hands Gradio files, not
+        arrays: Gradio rewrites an array's cached image in place on every request, so a visitor
+        still downloading the same picture from an earlier request could read it truncated."""
+        from PIL import Image
+
+        folder.mkdir(parents=True, exist_ok=True)
+        gallery = []
+        for number, (frame, caption) in enumerate(self.gallery()):
+            Image.fromarray(frame).save(folder / f"frame_{number}.png")
+            gallery.append((str(folder / f"frame_{number}.png"), caption))
+        if self.spectrogram is None:
+            return gallery, None
+        Image.fromarray(self.spectrogram).save(folder / "spectrogram.png")
+        return gallery, str(folder / "spectrogram.png")
+
 
 FACE_CAPTIONS = {"face": "face found", "crop": "a face crop, used whole", "nearest": "no face: the box of the nearest "
                  "frame", "none": "no face found: the whole frame"}

@@ -147,9 +147,9 @@ def _clip_tab(predictor: Predictor, limits: ServeLimits, deadline: Deadline, wor
         except Exception as err:
             raise _page_error(err, (video_path, audio_path)) from None
         p = view.prediction
+        gallery, spectrogram = view.pictures_in(Path(tempfile.mkdtemp(prefix="clip-", dir=work_dir)))
         return (_answer_markdown(p), p.reasoning or "(no <think> in the completion)\n" + p.completion,
-                claim_segments(p.reasoning, p.claims), claim_rows(p.claims), p.probabilities, view.gallery(),
-                view.spectrogram)
+                claim_segments(p.reasoning, p.claims), claim_rows(p.claims), p.probabilities, gallery, spectrogram)
 
     run.click(recognise, [video, audio, setting], [answer, reasoning, marked, claims, chart, frames, spectrogram],
               concurrency_id="model")

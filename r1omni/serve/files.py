@@ -64,11 +64,14 @@ def sweep(folder: Path, pattern: str, older_than_s: float) -> int:
     return removed
 
 
-class Sweeper:
-    """A daemon thread deleting a batch's output folders `keep_s` after they were written."""
+REQUEST_FOLDERS = ("batch-*", "clip-*")  # a request's own outputs under the server's work folder
 
-    def __init__(self, folder: Path, keep_s: float, pattern: str = "batch-*"):
-        self.folder, self.keep_s, self.pattern = folder, keep_s, pattern
+
+class Sweeper:
+    """A daemon thread deleting requests' output folders `keep_s` after they were written."""
+
+    def __init__(self, folder: Path, keep_s: float, patterns: tuple[str, ...] = REQUEST_FOLDERS):
+        self.folder, self.keep_s, self.patterns = folder, keep_s, patterns
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="r1omni-sweeper", daemon=True)
         self.thread.start()
@@ -76,4 +79,5 @@ class Sweeper:
     def _loop(self) -> None:
         period = max(1.0, min(60.0, self.keep_s / 4))
         while not self.stopped.wait(period):
-            sweep(self.folder, self.pattern, self.keep_s)
+            for pattern in self.patterns:
+                sweep(self.folder, pattern, self.keep_s)

@@ -24,13 +24,16 @@ def predictor(tiny_model):
     return load_model(tiny_model, labels="dfew", max_new_tokens=8)
 
 
-def test_one_clip_gives_answer_reasoning_probabilities_frames_and_spectrogram(predictor, world_dir):
+def test_one_clip_gives_answer_reasoning_probabilities_frames_and_spectrogram(predictor, world_dir, tmp_path):
     clip = str(world_dir / "clips" / "val" / "val_000000.mp4")
     view = analyse_clip(predictor, clip, None, "video_audio", ServeLimits())
     assert set(view.prediction.probabilities) == set(predictor.vocab)
     assert abs(sum(view.prediction.probabilities.values()) - 1) < 1e-4
     assert len(view.frames) == predictor.policy.config.num_frames
     assert view.spectrogram.ndim == 3 and view.spectrogram.shape[2] == 3
+    gallery, spectrogram = view.pictures_in(tmp_path / "clip-1")  # files of this request's own, for the page
+    assert len(gallery) == len(view.frames) and all(Path(path).read_bytes()[:4] == b"\x89PNG" for path, _ in gallery)
+    assert Path(spectrogram).read_bytes()[:4] == b"\x89PNG"
     audio_only = analyse_clip(predictor, clip, None, "audio", ServeLimits())
     assert audio_only.frames == [] and audio_only.spectrogram is not None
 

@@ -127,3 +127,14 @@ def test_old_batch_folders_are_swept(tmp_path):
         (folder / "predictions.jsonl").write_text("{}\n")
     os.utime(old, (0, 0))
     assert sweep(tmp_path, "batch-*", 60) == 1 and not old.exists() and new.exists()
+
+
+def test_serve_refuses_the_network_without_a_login_before_loading_anything(tmp_path, capsys):
+    from r1omni.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0", "--model", str(tmp_path / "no-model")]) == 2
+    assert "--host 0.0.0.0 opens the page beyond this machine" in capsys.readouterr().err
+    assert main(["serve", "--host", "0.0.0.0", "--auth", str(tmp_path / "missing")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert main(["serve", "--data-root", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
