@@ -400,6 +400,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    import shutil
+    import signal
     import tempfile
 
     from r1omni.serve.access import check_exposure, model_label, read_logins
@@ -433,11 +435,14 @@ def _serve(args: argparse.Namespace) -> None:
                            bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast) if path else None
     where = f"http://{args.host}:{args.port}"
     print(f"serving {path or '(no model: the page says how to get one)'} on {where} (Ctrl+C stops)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop by `kill` cleans up as Ctrl+C does
     try:
         launch(build_app(predictor, model_label(path) if path else "", limits, work_dir, server), args.host,
                args.port, limits, auth=logins)
     except OSError as err:  # the port is taken, or the address is not this machine's
         raise R1OmniError(f"cannot serve on {args.host}:{args.port}: {err}; choose another --port") from None
+    finally:  # visitors' uploads and outputs do not outlive the server
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _parse_seeds(text: str) -> list[int]:

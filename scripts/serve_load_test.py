@@ -287,6 +287,7 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=60)
         log.close()
+    checks["nothing of the server's left on disk once it stops"] = not any(server_tmp.iterdir())
     summary = _summary(answers.rows, wall)
     report = {"clients": args.clients, "seconds": args.seconds, "wall_s": round(wall, 1), "timeout_s": args.timeout,
               "keep_uploads_min": args.keep_uploads_min, "peak_rss_mb": round(peak[0], 1),
