@@ -71,7 +71,15 @@ def _children(pid: int) -> list[int]:
 
 
 def disk_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+    """MiB of the files under `folder`; files the server deletes during the count are skipped."""
+    total = 0
+    for inner, _, names in os.walk(folder):  # os.walk ignores folders that vanish under it
+        for name in names:
+            try:
+                total += os.stat(os.path.join(inner, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total / 2**20
 
 
 def build_inputs(work: Path, model: Path | None) -> tuple[Path, dict]:
