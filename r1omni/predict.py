@@ -125,8 +125,11 @@ class PredictionWriter:
             self.handle = None
 
     def publish(self) -> Path:
-        """The finished predictions put in place of OUT, whole."""
+        """The finished predictions put in place of OUT, whole (already done when a run killed
+        after publishing is resumed)."""
         self.close()
+        if not self.partial.exists() and self.path.exists():
+            return self.path
         if self.path.suffix.lower() == ".csv":
             rows = [json.loads(line) for line in self.partial.read_text(encoding="utf-8").splitlines()]
             with replacing(self.path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:

@@ -1,16 +1,17 @@
 """Crash test: `kill -9` training, `predict` and `eval` at random moments, resume each, and
 compare with an uninterrupted run.
 
-    python scripts/crash_test.py                                   # 20 training kills, 5 each of predict/eval
+    python scripts/crash_test.py            # 20 training kills, 5 each of predict and eval
     python scripts/crash_test.py --train-kills 2 --predict-kills 1 --eval-kills 1   # CI's size
 
 Training: a tiny SFT run (a nano model built from its preset, synthetic clips) saving a
 checkpoint every step; each trial starts it, kills it (SIGKILL) at a random moment of an
-uninterrupted run's duration, then resumes from the newest checkpoint (or starts again when
-there is none) to the end. The final weights must be bitwise equal to the uninterrupted run's,
-every time. A kill that lands inside a checkpoint save is recognised by the temporary folder it
-leaves, and counted. `predict --out` and `eval --out --ablate` are killed the same way and rerun
-with `--resume`: their outputs must equal an uninterrupted run's (the same rows, none twice).
+uninterrupted run's steps (timed from when it writes config.yaml, after loading), then resumes
+from the newest checkpoint (or starts again when there is none) to the end. The final weights
+must be bitwise equal to the uninterrupted run's, every time. A kill that lands inside a
+checkpoint save is recognised by the temporary folder it leaves, and counted. `predict --out` and
+`eval --out --ablate` are killed the same way (from their start) and rerun with `--resume`: their
+outputs must equal an uninterrupted run's (the same rows, none twice).
 Prints a line per trial and writes the figures as JSON (--out); exit status 0 when all hold.
 """
 
@@ -36,14 +37,18 @@ def run(args: list[str], cwd: Path) -> float:
     """Seconds an r1omni command takes to the end; it must succeed."""
     started = time.monotonic()
     done = subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True)
-    if done.returncode not in (0, 1):
+    if done.returncode != 0:
         raise SystemExit(f"r1omni {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return time.monotonic() - started
 
 
-def killed_at(args: list[str], cwd: Path, seconds: float) -> bool:
-    """Start an r1omni command and SIGKILL it after `seconds`; False when it ended first."""
+def killed_at(args: list[str], cwd: Path, seconds: float, started: Path | None = None) -> bool:
+    """Start an r1omni command and SIGKILL it `seconds` after it starts, or after `started`
+    appears (a file the command writes when its real work begins: the clock then skips the
+    seconds of imports and model loading); False when it ended first."""
     process = subprocess.Popen(CLI + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while started is not None and not started.exists() and process.poll() is None:
+        time.sleep(0.01)
     try:
         process.wait(timeout=seconds)
         return False
@@ -51,6 +56,19 @@ def killed_at(args: list[str], cwd: Path, seconds: float) -> bool:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         return True
+
+
+def training_seconds(args: list[str], cwd: Path, started: Path) -> tuple[float, float]:
+    """(whole run, the part after `started` appears) of an uninterrupted run, in seconds."""
+    begin = time.monotonic()
+    process = subprocess.Popen(CLI + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not started.exists() and process.poll() is None:
+        time.sleep(0.01)
+    middle = time.monotonic()
+    _, errors = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"r1omni {' '.join(args)} failed:\n{errors[-3000:]}")
+    return time.monotonic() - begin, time.monotonic() - middle
 
 
 def newest_checkpoint(out: Path) -> Path | None:
@@ -62,13 +80,14 @@ def training_trials(work: Path, kills: int, rng: random.Random) -> tuple[list[di
     settings = [f"model.path={work / 'nano'}", f"data.train={work / 'world' / 'coldstart.jsonl'}",
                 "train.max_steps=6", "train.save_every=1", "train.batch_size=4", "train.micro_batch_size=2",
                 "train.lr=1e-3", "train.scheduler=cosine", "train.warmup_ratio=0.2", "model.feature_cache=none"]
-    whole = run(["sft", *settings, f"train.output_dir={work / 'train_whole'}"], work)
+    whole, training = training_seconds(["sft", *settings, f"train.output_dir={work / 'train_whole'}"], work,
+                                       work / "train_whole" / "config.yaml")
     reference = (work / "train_whole" / "final" / "model.safetensors").read_bytes()
     trials = []
     for trial in range(kills):
         out = work / f"train_{trial}"
-        moment = rng.uniform(0, whole)
-        killed = killed_at(["sft", *settings, f"train.output_dir={out}"], work, moment)
+        moment = rng.uniform(0, training)  # from the start of the steps: inside steps and saves
+        killed = killed_at(["sft", *settings, f"train.output_dir={out}"], work, moment, out / "config.yaml")
         in_save = any(out.glob(".checkpoint-*")) or any(out.glob(".final*"))
         resumed_from = newest_checkpoint(out) if out.is_dir() else None
         resume = ["--resume", str(resumed_from)] if resumed_from else []

@@ -149,3 +149,31 @@ def test_an_interrupted_eval_leaves_old_outputs_whole_and_resumes_to_the_same_ro
         assert (out / name).read_text() == (tmp_path / "whole" / name).read_text(), mode
     assert (out / "metrics.json").read_text() == (tmp_path / "whole" / "metrics.json").read_text()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "whole").iterdir())
+
+
+def test_an_eval_killed_while_putting_its_outputs_in_place_resumes(world_dir, tiny_model, tmp_path, monkeypatch):
+    import pytest
+
+    import r1omni.eval.run as run
+
+    args = ["eval", "--manifest", str(world_dir / "val.jsonl"), "--model", str(tiny_model), "--ablate",
+            "--max-new-tokens", "4", "--labels", "dfew"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    real, plots = run.plot_confusion, []
+
+    def killed_on_the_second(*rest, **kwargs):
+        plots.append(1)
+        if len(plots) == 2:  # two settings' predictions are in place, the third not yet
+            raise KeyboardInterrupt
+        return real(*rest, **kwargs)
+
+    monkeypatch.setattr(run, "plot_confusion", killed_on_the_second)
+    out = tmp_path / "eval"
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(out)])
+    assert (out / "predictions_video.jsonl").is_file() and (out / "predictions_audio.jsonl.partial").is_file()
+    monkeypatch.setattr(run, "plot_confusion", real)
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    for name in ("predictions_video_audio.jsonl", "predictions_video.jsonl", "predictions_audio.jsonl",
+                 "metrics.json"):
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text(), name
