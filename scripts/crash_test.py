@@ -5,9 +5,10 @@ compare with an uninterrupted run.
     python scripts/crash_test.py --train-kills 2 --predict-kills 1 --eval-kills 1   # CI's size
 
 Training: a tiny SFT run (a nano model built from its preset, synthetic clips) saving a
-checkpoint every step; each trial starts it, kills it (SIGKILL) at a random moment of an
-uninterrupted run's steps (timed from when it writes config.yaml, after loading), then resumes
-from the newest checkpoint (or starts again when there is none) to the end. The final weights
+checkpoint every step; each trial starts it and kills it (SIGKILL): every other trial at a random
+moment of an uninterrupted run's steps (timed from when it writes config.yaml, after loading),
+the others inside a random checkpoint save (0-20 ms after its temporary folder appears); then
+it resumes from the newest checkpoint (or starts again when there is none) to the end. The final weights
 must be bitwise equal to the uninterrupted run's, every time. A kill that lands inside a
 checkpoint save is recognised by the temporary folder it leaves, and counted. `predict --out` and
 `eval --out --ablate` are killed the same way (from their start) and rerun with `--resume`: their
@@ -58,6 +59,24 @@ def killed_at(args: list[str], cwd: Path, seconds: float, started: Path | None =
         return True
 
 
+def killed_inside_a_save(args: list[str], cwd: Path, out: Path, rng: random.Random) -> bool:
+    """Start a training command and SIGKILL it while it writes a checkpoint: once a temporary
+    checkpoint folder appears, after a random 0-20 ms; False when it ended first."""
+    process = subprocess.Popen(CLI + args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    saves = int(rng.uniform(0, 6))  # which of the six saves to interrupt
+    seen: set[str] = set()
+    while process.poll() is None:
+        writing = {p.name for p in out.glob(".checkpoint-*")} - seen
+        if writing and len(seen) >= saves:
+            time.sleep(rng.uniform(0, 0.02))
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+        seen |= writing
+        time.sleep(0.0005)
+    return False
+
+
 def training_seconds(args: list[str], cwd: Path, started: Path) -> tuple[float, float]:
     """(whole run, the part after `started` appears) of an uninterrupted run, in seconds."""
     begin = time.monotonic()
@@ -86,15 +105,20 @@ def training_trials(work: Path, kills: int, rng: random.Random) -> tuple[list[di
     trials = []
     for trial in range(kills):
         out = work / f"train_{trial}"
-        moment = rng.uniform(0, training)  # from the start of the steps: inside steps and saves
-        killed = killed_at(["sft", *settings, f"train.output_dir={out}"], work, moment, out / "config.yaml")
+        command = ["sft", *settings, f"train.output_dir={out}"]
+        if trial % 2:  # a random moment of the steps (in a step, or now and then in a save)
+            moment = rng.uniform(0, training)
+            killed = killed_at(command, work, moment, out / "config.yaml")
+        else:  # aimed at a checkpoint save
+            moment, killed = None, killed_inside_a_save(command, work, out, rng)
         in_save = any(out.glob(".checkpoint-*")) or any(out.glob(".final*"))
         resumed_from = newest_checkpoint(out) if out.is_dir() else None
         resume = ["--resume", str(resumed_from)] if resumed_from else []
         run(["sft", *settings, f"train.output_dir={out}", *resume], work)
         final = out / "final" / "model.safetensors"
         steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-        trials.append({"kind": "train", "kill_s": round(moment, 2), "killed": killed, "inside_save": in_save,
+        trials.append({"kind": "train", "kill_s": moment and round(moment, 2), "aimed_at_a_save": moment is None,
+                       "killed": killed, "inside_save": in_save,
                        "resumed_from": resumed_from.name if resumed_from else None,
                        "equal": final.read_bytes() == reference, "steps_logged_once": steps == sorted(set(steps))})
         print(json.dumps(trials[-1]), flush=True)
