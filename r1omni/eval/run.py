@@ -71,8 +71,7 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
     classes = class_order([r.label for r in rows], [r.dataset for r in rows])
     writers = {}
     for setting in settings:
-        suffix = "" if len(settings) == 1 else f"_{setting}"
-        writer = record.writer(f"predictions{suffix}.jsonl") if record else None
+        writer = record.writer(f"predictions{_suffix(setting, settings)}.jsonl") if record else None
         predictions = _predictions(predictor, rows, setting, batch_size, writer, record, progress)
         writers[setting] = writer
         scored = [(r, p) for r, p in zip(rows, predictions) if p.error is None]
@@ -93,15 +92,19 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
     return results
 
 
+def _suffix(setting: str, settings: tuple[str, ...]) -> str:
+    """What an output file's name carries of its setting: nothing when there is one setting."""
+    return "" if len(settings) == 1 else f"_{setting}"
+
+
 def _predictions(predictor: Predictor, rows: list[ClipRow], setting: str, batch_size: int, writer, record,
                  progress) -> list[Prediction]:
     """A setting's predictions: those an interrupted run finished (whole batches), then the rest,
-    each written as it is made."""
-    done = writer.resumed(published=True) if record and record.finished(setting) else \
-        writer.resumed_batches([r.id for r in rows], batch_size) if writer else []
+    each written as it is made. `writer` and `record` are both given (an output folder) or neither."""
+    if writer is not None and record.finished(setting):
+        return [Prediction(**row) for row in writer.resumed(published=True)]
+    done = writer.resumed_batches([r.id for r in rows], batch_size) if writer is not None else []
     predictions = [Prediction(**row) for row in done]
-    if record and record.finished(setting):
-        return predictions
     if writer is not None:
         writer.start(done)
     if progress is not None and done:
@@ -121,9 +124,8 @@ def _predictions(predictor: Predictor, rows: list[ClipRow], setting: str, batch_
 def _publish(out: Path, results: dict[str, Scores], settings: tuple[str, ...], writers: dict) -> None:
     """Every output of a finished evaluation put in place, each whole."""
     for setting, scores in results.items():
-        suffix = "" if len(settings) == 1 else f"_{setting}"
         writers[setting].publish()
-        with replacing(out / f"confusion_matrix{suffix}.png") as temporary:
+        with replacing(out / f"confusion_matrix{_suffix(setting, settings)}.png") as temporary:
             plot_confusion(scores, temporary, title=f"{setting}: UAR {scores.uar:.1%}  WAR {scores.war:.1%}  "
                            f"(n={scores.n})")
     metrics = results[settings[0]].to_json() if len(settings) == 1 else {s: r.to_json() for s, r in results.items()}

@@ -217,7 +217,7 @@ def analyse_batch(predictor: Predictor, files: list[str], manifest: str | None, 
             for path in {item.video, item.audio} - {None}:
                 check_duration(path, limits)
         except R1OmniError as err:
-            refused[position] = Prediction(item.name, None, None, None, "", False, server.shown(str(err)))
+            refused[position] = Prediction(item.name, None, None, None, "", False, str(err))
     readable = [(item.name, item.video, item.audio) for position, item in enumerate(items) if position not in refused]
     made = predictor.predict_clips(readable, MODAL_SETTINGS[setting], probabilities=True)
     predictions = []
