@@ -52,6 +52,17 @@ def make_files(out: Path, count: int, seed: int = 0, recordings: list[Path] = ()
     return files
 
 
+def own_peak_mb() -> float:
+    """This process's peak resident memory. Not `ru_maxrss`: on Linux a child started by fork/exec
+    inherits its parent's peak there, so a worker spawned from a large pytest process would report
+    pytest's memory, not its own. VmHWM belongs to the process's own address space."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no procfs: the best there is
+
+
 def worker(memory_mb: int) -> None:
     """Read paths from stdin; for each, one JSON line of outcomes on stdout."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
@@ -72,8 +83,7 @@ def worker(memory_mb: int) -> None:
                 outcomes[name] = "MediaError"
             except Exception as err:  # noqa: BLE001 (what the fuzz run exists to find)
                 outcomes[name] = f"{type(err).__name__}: {str(err)[:120]}"
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"outcomes": outcomes, "seconds": time.perf_counter() - started, "peak_mb": peak}),
+        print(json.dumps({"outcomes": outcomes, "seconds": time.perf_counter() - started, "peak_mb": own_peak_mb()}),
               flush=True)
 
 

@@ -13,5 +13,5 @@ def test_damaged_files_return_or_raise_media_error_in_bounded_time_and_memory(tm
     results = run(files, timeout=20.0, memory_mb=3072, say=lambda _: None)
     failures = [r for r in results if verdict(r) not in ("ok", "MediaError")]
     assert not failures, table(results) + "\n" + "\n".join(f"{r['file']}: {r['outcomes']}" for r in failures[:10])
-    assert max(r["peak_mb"] for r in results) < 1024
+    assert max(r["peak_mb"] for r in results) < 512  # the worker alone needs about 100 MB
     assert sum(verdict(r) == "MediaError" for r in results) > 30  # the damage was real
