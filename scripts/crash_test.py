@@ -2,7 +2,7 @@
 compare with an uninterrupted run.
 
     python scripts/crash_test.py            # 20 training kills, 5 each of predict and eval
-    python scripts/crash_test.py --train-kills 2 --predict-kills 1 --eval-kills 1   # CI's size
+    python scripts/crash_test.py --train-kills 1 --predict-kills 1 --eval-kills 1   # CI's size
 
 Training: a tiny SFT run (a nano model built from its preset, synthetic clips) saving a
 checkpoint every step; each trial starts it and kills it (SIGKILL): every other trial at a random

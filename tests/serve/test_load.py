@@ -14,8 +14,10 @@ SCRIPT = Path(__file__).parents[2] / "scripts" / "serve_load_test.py"
 
 def test_the_server_answers_everyone_leaks_nothing_and_cleans_up(tmp_path):
     out = tmp_path / "load.json"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--clients", "4", "--seconds", "20", "--timeout", "8",
-                           "--keep-uploads-min", "0.5", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    # A queue of 2 under 3 clients fills; the retention (18 s) exceeds queue x timeout (16 s), as it must.
+    done = subprocess.run([sys.executable, str(SCRIPT), "--clients", "3", "--seconds", "12", "--timeout", "8",
+                           "--queue-size", "2", "--keep-uploads-min", "0.3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert all(report["checks"].values()) and report["requests"] >= 7
