@@ -1,5 +1,5 @@
 """Shared set-up of the GRPO benchmarks: an omni model at R1-Omni's token proportions with small
-widths, clips on disk, and two step implementations over r1omni's own trainer:
+widths, clips on disk, and two step implementations over r1omni's own GRPO step:
 
 - ``original``: the published R1-Omni scheme. Rollout with ``generate(num_return_sequences=G)``
   (the prompt prefilled G times); the policy and the reference then re-run the vision and audio
@@ -30,9 +30,11 @@ from r1omni.models import composed
 from r1omni.models.cache import fill_cache
 from r1omni.models.shared_prefix import Completion
 from r1omni.models.tokenizer import train_nano_tokenizer
+from r1omni.rewards import reward_functions
 from r1omni.rl.rollout import Rollout, score_groups
-from r1omni.rl.trainer import GRPOTrainer
 from r1omni.train.config import load_config
+from r1omni.train.grpo import grpo_step
+from r1omni.train.loop import TrainState, autocast, setup
 
 # R1-Omni's proportions: 8 frames x 49 tokens (SigLIP 224/16 -> 14x14 pooled to 7x7), Whisper's
 # 1,500 frames pooled by 3 -> 500 audio tokens, ~60 text tokens; 128-token completions.
@@ -136,54 +138,66 @@ def step_config(model: Path, manifest: Path, out: Path, prompts: int, G: int, co
     return load_config(None, overrides, kind="grpo")
 
 
-class OriginalSchemeTrainer(GRPOTrainer):
-    """R1-Omni's published step on r1omni's trainer: no feature cache, no shared prefix."""
+def original_rollout(state: TrainState, timer) -> Rollout:
+    """R1-Omni's published rollout: towers run once per prompt, then `generate()` expands the
+    prompt G times before prefilling it (no feature cache, no shared prefix)."""
+    g, policy = state.config.grpo, state.policy
+    with timer("read"):
+        examples = state.stream.next_examples(state.config.train.batch_size // g.num_generations)
+    torch.manual_seed(state.step)
+    groups = []
+    policy.eval()
+    with torch.no_grad(), timer("generate"), autocast(state):
+        for example in examples:
+            prompt = policy.prompt(example.messages, example.media)
+            ids = policy.lm.generate(
+                inputs_embeds=prompt.embeds[None],
+                attention_mask=torch.ones_like(prompt.ids, device=policy.device)[None],
+                do_sample=True, temperature=g.temperature, top_p=g.top_p, num_return_sequences=g.num_generations,
+                max_new_tokens=g.max_completion_length, min_new_tokens=g.max_completion_length,
+                pad_token_id=policy.tokenizer.pad_token_id)
+            groups.append([Completion(row.tolist(), policy.tokenizer.decode(row), False) for row in ids])
+    policy.train()
+    with timer("reward"):
+        rewards = reward_functions(g.reward_weights, g.accuracy_mode)
+        return score_groups(policy, examples, groups, rewards, g.reward_weights, g.accuracy_mode)
 
-    def rollout(self, step: int, timer) -> Rollout:
-        g = self.config.grpo
-        with timer("read"):
-            examples = self.stream.next_examples(self.config.train.batch_size // g.num_generations)
-        torch.manual_seed(step)
-        groups = []
-        self.policy.eval()
-        with torch.no_grad(), timer("generate"), self.autocast():
-            for example in examples:
-                prompt = self.policy.prompt(example.messages, example.media)  # towers run once per prompt
-                # generate() expands the prompt G times before prefilling it, as the original does.
-                ids = self.policy.lm.generate(
-                    inputs_embeds=prompt.embeds[None],
-                    attention_mask=torch.ones_like(prompt.ids, device=self.policy.device)[None],
-                    do_sample=True, temperature=g.temperature, top_p=g.top_p, num_return_sequences=g.num_generations,
-                    max_new_tokens=g.max_completion_length, min_new_tokens=g.max_completion_length,
-                    pad_token_id=self.policy.tokenizer.pad_token_id)
-                groups.append([Completion(row.tolist(), self.policy.tokenizer.decode(row), False) for row in ids])
-        self.policy.train()
-        with timer("reward"):
-            return score_groups(self.policy, examples, groups, self.rewards, g.reward_weights, g.accuracy_mode)
 
-    def _logprobs(self, model, examples, completions, grad: bool):
-        G = len(completions) // len(examples)
-        with torch.set_grad_enabled(grad), self.autocast():
-            # The towers and the whole prompt run again for every completion.
-            prompts = [model.prompt(e.messages, e.media) for e in examples for _ in range(G)]
-            return model.completion_logprobs(prompts, completions, shared_prefix=False,
-                                             temperature=self.config.grpo.temperature or 1.0)
+def original_logprobs(state: TrainState, model, examples, completions, grad: bool):
+    """R1-Omni's published log-probs: the towers and the whole prompt run again for every completion."""
+    G = len(completions) // len(examples)
+    with torch.set_grad_enabled(grad), autocast(state):
+        prompts = [model.prompt(e.messages, e.media) for e in examples for _ in range(G)]
+        return model.completion_logprobs(prompts, completions, shared_prefix=False,
+                                         temperature=state.config.grpo.temperature or 1.0)
+
+
+@dataclass
+class StepRun:
+    """A training state and the GRPO step a benchmark mode times, step by step."""
+
+    state: TrainState
+    rollout: object = None  # grpo_step's default stages when None
+    logprobs: object = None
+    cache_build_s: float = 0.0
+
+    def train_step(self, step: int) -> dict:
+        self.state.step = step
+        return grpo_step(self.state, self.rollout, self.logprobs)
 
 
 def make_trainer(mode: str, model: Path, manifest: Path, out: Path, prompts: int, G: int,
-                 completion: int, bf16: bool = False) -> GRPOTrainer:
-    """``original``: no feature cache; ``r1omni``: a feature cache filled before timing (as
-    `r1omni cache build` does once per dataset), `cache_build_s` set on the trainer."""
+                 completion: int, bf16: bool = False) -> StepRun:
+    """``original``: no feature cache, the published rollout and log-probs; ``r1omni``: a feature
+    cache filled before timing (as `r1omni cache build` does once per dataset), `cache_build_s` set."""
     cache = str(out / "cache") if mode == "r1omni" else "none"
-    config = step_config(model, manifest, out / mode, prompts, G, completion, cache, bf16)
+    state = setup(step_config(model, manifest, out / mode, prompts, G, completion, cache, bf16))
     if mode == "original":
-        return OriginalSchemeTrainer(config)
-    trainer = GRPOTrainer(config)
-    trainer.policy.stop_ids = []  # full-length completions, as in the original mode
+        return StepRun(state, original_rollout, original_logprobs)
+    state.policy.stop_ids = []  # full-length completions, as in the original mode
     started = time.perf_counter()
-    fill_cache(trainer.policy, trainer.rows, trainer.policy.feature_cache)
-    trainer.cache_build_s = round(time.perf_counter() - started, 2)
-    return trainer
+    fill_cache(state.policy, state.rows, state.policy.feature_cache)
+    return StepRun(state, cache_build_s=round(time.perf_counter() - started, 2))
 
 
 def prompt_length(model: Path, manifest: Path) -> int:
@@ -243,7 +257,7 @@ def _rss() -> int:
         return 0
 
 
-def time_steps(trainer: GRPOTrainer, steps: int, warmup: int = 1):
+def time_steps(trainer: StepRun, steps: int, warmup: int = 1):
     """Seconds of each timed step (after `warmup` untimed ones), the peak memory above the loaded
     model that all of them took (the first step allocates the buffers and optimizer states), and
     the mean seconds per step of each stage the trainer times (``time_<stage>`` metrics: read,

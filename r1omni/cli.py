@@ -11,6 +11,7 @@ from rich.console import Console
 
 from r1omni import __version__
 from r1omni.errors import ConfigError, R1OmniError
+from r1omni.serve.limits import ServeLimits
 
 
 def _data_prepare(args: argparse.Namespace) -> None:
@@ -160,15 +161,14 @@ def _model_init(args: argparse.Namespace) -> None:
 
 
 def _model_export(args: argparse.Namespace) -> None:
-    from r1omni.models import HumanOmniPolicy, load_policy
-    from r1omni.models.humanomni import export_official
+    from r1omni.models import export_released, load_policy
 
     check_out_folder(args.out)
     policy = load_policy(args.model, device="cpu", dtype=args.dtype, bert_tokenizer=args.bert_tokenizer)
-    if not isinstance(policy, HumanOmniPolicy):
-        raise R1OmniError(f"{args.model}: a {policy.config.backend} model; only humanomni models have an official "
-                          "layout to export to")
-    export_official(policy, args.out)
+    try:
+        export_released(policy, args.out)
+    except R1OmniError as err:
+        raise R1OmniError(f"{args.model}: {err}") from None
     print(f"wrote {args.out} in the released HumanOmni/R1-Omni layout ({args.dtype}); its bert_tokenizer/ folder "
           "holds the gate's tokenizer")
 
@@ -177,13 +177,10 @@ def _train(args: argparse.Namespace) -> None:
     from r1omni.train.config import load_config
 
     config = load_config(args.config, args.overrides, kind=args.command)
-    if args.command == "sft":
-        from r1omni.train.sft import run_sft as run
-    else:
-        from r1omni.rl.trainer import run_grpo as run
     from r1omni.train.dist import leave_distributed, process_info
+    from r1omni.train.stages import train
 
-    final = run(config, resume=args.resume)
+    final = train(config, resume=args.resume)
     rank, processes = process_info()
     leave_distributed()
     if rank == 0:
@@ -419,7 +416,6 @@ def _serve(args: argparse.Namespace) -> None:
         raise R1OmniError("r1omni serve needs Gradio: pip install 'r1omni[serve]'") from None
     from r1omni.demo import model_dir
     from r1omni.predict import load_model
-    from r1omni.serve.analysis import ServeLimits
     from r1omni.serve.app import build_app, launch
 
     # The demo's model whose reasoning was trained to be true, else the paper's GRPO model.
@@ -716,17 +712,25 @@ def build_parser() -> argparse.ArgumentParser:
                        "(say so knowingly: anyone who reaches the port can use the model)")
     serve.add_argument("--data-root", type=Path, metavar="DIR", help="let visitors name manifests and media "
                        "inside DIR (default: visitors read only what they upload)")
-    serve.add_argument("--keep-uploads-min", type=float, default=10.0, help="minutes uploads and batch "
-                       "downloads stay on disk before they are deleted (default 10)")
-    serve.add_argument("--max-manifest-kb", type=int, default=2048, help="largest manifest read (default 2048)")
+    limits = ServeLimits()  # the defaults
+    serve.add_argument("--keep-uploads-min", type=float, default=limits.keep_uploads_min,
+                       help="minutes uploads and batch downloads stay on disk before they are deleted "
+                            f"(default {limits.keep_uploads_min:g})")
+    serve.add_argument("--max-manifest-kb", type=int, default=limits.max_manifest_kb,
+                       help=f"largest manifest read (default {limits.max_manifest_kb})")
     serve.add_argument("--port", type=int, default=7860)
-    serve.add_argument("--max-upload-mb", type=int, default=200, help="largest file accepted (default 200)")
-    serve.add_argument("--max-seconds", type=float, default=120.0, help="longest clip accepted (default 120)")
-    serve.add_argument("--max-batch-files", type=int, default=200, help="most clips in one batch (default 200)")
-    serve.add_argument("--concurrency", type=int, default=1, help="requests computed at once (default 1)")
-    serve.add_argument("--queue-size", type=int, default=16, help="requests that may wait; more are refused")
-    serve.add_argument("--timeout", type=float, default=300.0, help="seconds before a request is answered "
-                       "with an error (default 300)")
+    serve.add_argument("--max-upload-mb", type=int, default=limits.max_upload_mb,
+                       help=f"largest file accepted (default {limits.max_upload_mb})")
+    serve.add_argument("--max-seconds", type=float, default=limits.max_seconds,
+                       help=f"longest clip accepted (default {limits.max_seconds:g})")
+    serve.add_argument("--max-batch-files", type=int, default=limits.max_batch_files,
+                       help=f"most clips in one batch (default {limits.max_batch_files})")
+    serve.add_argument("--concurrency", type=int, default=limits.concurrency,
+                       help=f"requests computed at once (default {limits.concurrency})")
+    serve.add_argument("--queue-size", type=int, default=limits.queue_size,
+                       help=f"requests that may wait; more are refused (default {limits.queue_size})")
+    serve.add_argument("--timeout", type=float, default=limits.timeout_s, help="seconds before a request is "
+                       f"answered with an error (default {limits.timeout_s:g})")
     serve.add_argument("--max-new-tokens", type=int, default=256)
     _device_options(serve)
     _released_model_options(serve)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import resource
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from r1omni.errors import R1OmniError
+from r1omni.progress import StageTimer
 
 
 @dataclass(frozen=True)
@@ -116,25 +116,27 @@ def model_dir(stage: str, out: Path) -> Path:
 
 
 def stage_config(stage: Stage, plan: DemoPlan, out: Path, world: Path, seed: int):
-    """The run config of one trained stage, as `r1omni sft` / `r1omni grpo` would load it."""
-    from r1omni.train.config import load_config
+    """The run config of one trained stage: what `r1omni sft` / `r1omni grpo` would run."""
+    from r1omni.rl.settings import PRESETS, GRPOSettings
+    from r1omni.train.config import DataConfig, ModelConfig, RunConfig, SFTSettings, TrainConfig
 
-    overrides = [f"model.path={model_dir(stage.start, out)}", f"data.train={world / f'{stage.split}.jsonl'}",
-                 f"train.output_dir={out / stage.name}", f"train.max_steps={plan.steps[stage.name]}",
-                 f"train.lr={plan.lr[stage.name]}", f"train.seed={seed}", "train.save_every=null",
-                 f"grpo.max_completion_length={plan.max_completion_length}", f"model.feature_cache={out / 'features'}",
-                 "train.scheduler=constant"]
-    if stage.kind == "sft":
-        overrides += [f"sft.target={stage.target}", "train.warmup_ratio=0.05", f"train.batch_size={plan.batch_size}",
-                      f"train.micro_batch_size={plan.batch_size}",
-                      f"sft.label_alignment={plan.label_alignment.get(stage.name, 0.0)}"]
-    else:
-        sequences = plan.grpo_prompts * plan.num_generations
-        weights = ", ".join(f"{name}: 1.0" for name in stage.rewards)
-        overrides += ["grpo.preset=r1omni", f"grpo.num_generations={plan.num_generations}",
-                      f"train.batch_size={sequences}", f"train.micro_batch_size={sequences}",
-                      f"grpo.reward_weights={{{weights}}}"]
-    return load_config(None, overrides, kind=stage.kind)
+    sft = stage.kind == "sft"
+    sequences = plan.batch_size if sft else plan.grpo_prompts * plan.num_generations
+    train = TrainConfig(output_dir=str(out / stage.name), max_steps=plan.steps[stage.name], lr=plan.lr[stage.name],
+                        seed=seed, save_every=None, scheduler="constant", warmup_ratio=0.05 if sft else 0.0,
+                        batch_size=sequences, micro_batch_size=sequences)
+    grpo = GRPOSettings(max_completion_length=plan.max_completion_length)
+    if not sft:  # the paper's settings (grpo.preset=r1omni) under the plan's
+        grpo = GRPOSettings(**{**PRESETS["r1omni"]["grpo"], "preset": "r1omni", "num_generations": plan.num_generations,
+                               "max_completion_length": plan.max_completion_length,
+                               "reward_weights": {name: 1.0 for name in stage.rewards}})
+    config = RunConfig(
+        kind=stage.kind, model=ModelConfig(path=str(model_dir(stage.start, out)), feature_cache=str(out / "features")),
+        data=DataConfig(train=str(world / f"{stage.split}.jsonl")), train=train, grpo=grpo,
+        sft=SFTSettings(target=stage.target, label_alignment=plan.label_alignment.get(stage.name, 0.0)) if sft
+        else SFTSettings())
+    config.validate()
+    return config
 
 
 def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int = 1,
@@ -154,33 +156,32 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
         shutil.rmtree(out / stale, ignore_errors=True)
         (out / f"{stale}.log").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-
+    timer = StageTimer()  # seconds of each phase
     world, config = out / "world", WorldConfig(seed=seed, sizes=dict(plan.world))
-    if world_is_complete(world, config):
-        say(f"reusing the world in {world} (seed {seed}, the same sizes)")
-    else:
-        shutil.rmtree(world, ignore_errors=True)
-        shutil.rmtree(out / "features", ignore_errors=True)
-        say(f"synthesizing the world ({sum(plan.world.values())} clips, seed {seed}) in {world}")
-        write_world(config, world, list(plan.world), workers=workers)
-    seconds["world"] = time.perf_counter() - started
+    with timer("total"):
+        with timer("world"):
+            if world_is_complete(world, config):
+                say(f"reusing the world in {world} (seed {seed}, the same sizes)")
+            else:
+                shutil.rmtree(world, ignore_errors=True)
+                shutil.rmtree(out / "features", ignore_errors=True)
+                say(f"synthesizing the world ({sum(plan.world.values())} clips, seed {seed}) in {world}")
+                write_world(config, world, list(plan.world), workers=workers)
 
-    clock = time.perf_counter()
-    say("encoding every clip once with the base's frozen towers (the feature cache)")
-    base = load_policy(model_dir("base", out), device="cpu", dtype="float32").eval()
-    rows = [row for split in plan.world for row in read_manifest(world / f"{split}.jsonl")]
-    failures = fill_cache(base, rows, FeatureCache(out / "features"))
-    if failures:
-        raise R1OmniError(f"{len(failures)} synthetic clips could not be read, e.g. {failures[0]}")
-    del base
-    seconds["features"] = time.perf_counter() - clock
+        with timer("features"):
+            say("encoding every clip once with the base's frozen towers (the feature cache)")
+            base = load_policy(model_dir("base", out), device="cpu", dtype="float32").eval()
+            rows = [row for split in plan.world for row in read_manifest(world / f"{split}.jsonl")]
+            failures = fill_cache(base, rows, FeatureCache(out / "features"))
+            if failures:
+                raise R1OmniError(f"{len(failures)} synthetic clips could not be read, e.g. {failures[0]}")
+            del base
 
-    results, answers = run_stages(plan, out, world, seed, workers, say)
-    seconds.update({name: r["train_seconds"] + r["eval_seconds"] for name, r in results.items()})
-    differences = compare_stages(answers, world)
-    seconds["total"] = time.perf_counter() - started
+        results, answers = run_stages(plan, out, world, seed, workers, say)
+        differences = compare_stages(answers, world)
+    seconds = {"world": timer.totals["world"], "features": timer.totals["features"],
+               **{name: r["train_seconds"] + r["eval_seconds"] for name, r in results.items()},
+               "total": timer.totals["total"]}
 
     result = DemoResult(out, results, differences, {k: round(v, 1) for k, v in seconds.items()},
                         round(peak_memory_mb(), 1))
@@ -207,15 +208,15 @@ def run_task(task: tuple[str, str], plan: DemoPlan, out: Path, world: Path, seed
     stage = next(s for s in STAGES if s.name == name)
     with (log.open("a") if log else nullcontext()) as handle, \
             (redirect_stdout(handle) if log else nullcontext()), (redirect_stderr(handle) if log else nullcontext()):
-        clock = time.perf_counter()
-        if kind == "score":
-            return score_stage(name, out, world, plan), time.perf_counter() - clock
-        from r1omni.rl.trainer import GRPOTrainer
-        from r1omni.train.sft import SFTTrainer
+        from r1omni.train.stages import train
 
-        config = stage_config(stage, plan, out, world, seed)
-        (SFTTrainer if stage.kind == "sft" else GRPOTrainer)(config).run()
-        return None, time.perf_counter() - clock
+        timer, summary = StageTimer(), None
+        with timer(kind):
+            if kind == "score":
+                summary = score_stage(name, out, world, plan)
+            else:
+                train(stage_config(stage, plan, out, world, seed))
+        return summary, timer.totals[kind]
 
 
 def _use_threads(threads: int) -> None:

@@ -51,6 +51,11 @@ class Prediction:
     # a model whose video tower reads faces
     faces: dict | None = None
 
+    @classmethod
+    def failed(cls, name: str, error: str) -> Prediction:
+        """A clip that could not be read or was refused: everything empty but the reason."""
+        return cls(name, None, None, None, "", False, error)
+
     def to_json(self) -> dict:
         optional = ("label", "cues", "probabilities", "measured", "claims", "faces")
         return {k: v for k, v in asdict(self).items() if k not in optional or v is not None}
@@ -312,7 +317,7 @@ class Predictor:
                 try:
                     read.append((name, self.read(name, video, audio, modalities)))
                 except R1OmniError as err:
-                    failed[position] = Prediction(name, None, None, None, "", False, str(err))
+                    failed[position] = Prediction.failed(name, str(err))
             made = iter(self.predict_media(read, seed, temperature, probabilities, check_claims))
             for position in range(len(items[start : start + batch_size])):
                 yield failed[position] if position in failed else next(made)

@@ -1,10 +1,13 @@
 """Progress of long work: rich's live bars on a terminal, plain timestamped lines at intervals
-when output goes to a file or a pipe (a CI log, `nohup`), where live bars print nothing."""
+when output goes to a file or a pipe (a CI log, `nohup`), where live bars print nothing; and
+the seconds each named stage of the work took (`StageTimer`)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 
 from rich.console import Console
 
@@ -62,3 +65,22 @@ class LineProgress:
         count = f"{done:g}/{total:g} ({100 * done / total:.0f}%)" if total else f"{done:g}"
         status = " ".join(str(v) for v in state["fields"].values() if v != "")
         return f"[{time.strftime('%H:%M:%S')}] {state['description']} {count} {now - state['started']:.0f} s {status}"
+
+
+class StageTimer:
+    """Seconds spent in each named stage, summed over the stage's entries:
+    ``with timer("generate"): ...``, then ``timer.totals`` or ``timer.metrics()``."""
+
+    def __init__(self):
+        self.totals: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[stage] += time.perf_counter() - started
+
+    def metrics(self) -> dict[str, float]:
+        return {f"time_{stage}": round(seconds, 4) for stage, seconds in self.totals.items()}

@@ -21,9 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from r1omni import demo
-from r1omni.rl.trainer import GRPOTrainer
 from r1omni.train.config import load_config, save_config
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.stages import train
 
 
 def variant_plan(items: list[str]) -> tuple[demo.DemoPlan, list[str]]:
@@ -80,7 +79,7 @@ def main() -> None:
     for name in todo:
         started = time.perf_counter()
         config = stage_config(stages[name], plan, out, out / "world", args.seed, overrides)
-        (SFTTrainer if stages[name].kind == "sft" else GRPOTrainer)(config).run()
+        train(config)
         scores, _ = demo.score_stage(name, out, out / "world", plan)
         results[name] = {key: {m: scores[key][m] for m in ("uar", "war", "format_rate", "conflict_war", "cue_precision",
                                                           "cue_recall", "wrong_modality_rate")}

@@ -233,7 +233,8 @@ def main() -> int:
     log = (work / "serve.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "r1omni.cli", "serve", "--model", str(model), "--port", str(port), "--max-upload-mb",
-         "2", "--timeout", str(args.timeout), "--keep-uploads-min", str(args.keep_uploads_min), "--queue-size", str(args.queue_size),
+         "2", "--timeout", str(args.timeout), "--keep-uploads-min", str(args.keep_uploads_min),
+         "--queue-size", str(args.queue_size),
          "--data-root", str(work / "data"), "--max-new-tokens", "16"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(server_tmp)})
     checks, peak, disk_peak = {}, [0.0], [0.0]

@@ -7,14 +7,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "r1omni"
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS = [
-    {"errors", "labels", "prompts", "claims", "rewards", "assets", "progress", "atomic"},  # assets: no code
+    {"errors", "labels", "prompts", "claims", "rewards", "assets", "progress", "atomic", "checks"},  # assets: no code
     {"media"},
     {"data"},
     {"models"},
     {"predict"},
     {"eval"},
-    {"train"},
     {"rl"},
+    {"train"},
     {"demo", "cli", "serve", "__init__"},
 ]
 

@@ -16,9 +16,9 @@ from train_helpers import overrides
 from r1omni import load_model
 from r1omni.cli import main
 from r1omni.models import BACKENDS, OmniPolicy
-from r1omni.rl.trainer import GRPOTrainer
 from r1omni.train.config import load_config
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.loop import setup
+from r1omni.train.stages import train, train_from
 
 ROOT = Path(__file__).parents[1]
 VARIANTS = [(backend, name) for backend, cls in BACKENDS.items() for name in cls.tiny_variants()]
@@ -52,7 +52,7 @@ def moved(before: dict, after: dict) -> set[str]:
 def test_sft_step_trains_the_lm_and_saves_a_loadable_model(world_dir, variant, tmp_path):
     config = load_config(None, settings(world_dir, variant, tmp_path / "sft", **{
         "data.train": world_dir / "coldstart.jsonl"}), kind="sft")
-    final = SFTTrainer(config).run()
+    final = train(config)
     metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 2 and all(m["skipped"] == 0 for m in metrics)
     changed = moved(weights(variant[0]), weights(final))
@@ -60,24 +60,24 @@ def test_sft_step_trains_the_lm_and_saves_a_loadable_model(world_dir, variant, t
 
 
 def test_grpo_step_with_kl_times_its_stages(world_dir, variant, tmp_path):
-    trainer = GRPOTrainer(load_config(None, settings(world_dir, variant, tmp_path / "grpo")))
-    assert trainer.reference is not None
-    for modality, encoder in trainer.policy.frozen_encoders().items():  # shared with the reference
-        assert trainer.reference.encoders()[modality] is encoder
-    final = trainer.run()
+    state = setup(load_config(None, settings(world_dir, variant, tmp_path / "grpo")))
+    assert state.reference is not None
+    for modality, encoder in state.policy.frozen_encoders().items():  # shared with the reference
+        assert state.reference.encoders()[modality] is encoder
+    final = train_from(state)
     metrics = json.loads((tmp_path / "grpo" / "metrics.jsonl").read_text().splitlines()[-1])
     assert metrics["kl"] >= 0 and metrics["time_generate"] > 0 and metrics["time_update"] > 0
     assert moved(weights(variant[0]), weights(final))
 
 
 def test_resume_continues_exactly(world_dir, variant, tmp_path):
-    GRPOTrainer(load_config(None, settings(world_dir, variant, tmp_path / "a", **{"train.max_steps": 3}))).run()
+    train(load_config(None, settings(world_dir, variant, tmp_path / "a", **{"train.max_steps": 3})))
     halves = load_config(None, settings(world_dir, variant, tmp_path / "b", **{"train.max_steps": 3,
                                                                                "train.save_every": 1}))
-    first = GRPOTrainer(halves)
+    first = setup(halves)
     first.total_steps = 1  # stop after one step, as an interrupted run would
-    first.run()
-    GRPOTrainer(halves, resume=tmp_path / "b" / "checkpoint-1").run()
+    train_from(first)
+    train(halves, resume=tmp_path / "b" / "checkpoint-1")
     a, b = weights(tmp_path / "a" / "final"), weights(tmp_path / "b" / "final")
     assert a.keys() == b.keys()
     for name in a:
@@ -85,17 +85,17 @@ def test_resume_continues_exactly(world_dir, variant, tmp_path):
 
 
 def test_lora_trains_adapters_only_and_survives_saving(world_dir, variant, tmp_path):
-    trainer = GRPOTrainer(load_config(None, settings(world_dir, variant, tmp_path / "lora", **{
+    state = setup(load_config(None, settings(world_dir, variant, tmp_path / "lora", **{
         "model.lora": "{r: 4, alpha: 8}", "train.max_steps": 1})))
-    before = {k: v.clone() for k, v in trainer.policy.lm.named_parameters()}
-    encoder_names = {n for e in trainer.policy.encoders().values() for n, _ in e.named_parameters()}
-    final = trainer.run()
-    changed = {k for k, v in trainer.policy.lm.named_parameters() if not torch.equal(v, before[k])}
+    before = {k: v.clone() for k, v in state.policy.lm.named_parameters()}
+    encoder_names = {n for e in state.policy.encoders().values() for n, _ in e.named_parameters()}
+    final = train_from(state)
+    changed = {k for k, v in state.policy.lm.named_parameters() if not torch.equal(v, before[k])}
     lm_changed = {k for k in changed if not any(k.endswith(n) for n in encoder_names)}
     assert lm_changed and all("lora_" in k for k in lm_changed)
     loaded = OmniPolicy.from_pretrained(final)
     assert loaded.config.lora["r"] == 4
-    assert all(torch.equal(v, trainer.policy.state_dict()[k]) for k, v in loaded.state_dict().items())
+    assert all(torch.equal(v, state.policy.state_dict()[k]) for k, v in loaded.state_dict().items())
 
 
 def test_cache_build_stores_every_frozen_encoder(world_dir, variant, tmp_path, capsys):
@@ -129,7 +129,7 @@ def _free_port() -> str:
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
 def test_two_processes_match_one(world_dir, variant, tmp_path, mode):
     single = tmp_path / "one"
-    GRPOTrainer(load_config(None, settings(world_dir, variant, single))).run()
+    train(load_config(None, settings(world_dir, variant, single)))
     # Each process also validates its share of the val clips; process 0 logs the gathered scores.
     items = settings(world_dir, variant, tmp_path / "two", **{"train.distributed": mode, "data.val": world_dir /
                                                               "val.jsonl", "train.eval_every": 2})

@@ -89,9 +89,8 @@ def test_sft_then_grpo_over_faces_voices_and_both_in_the_same_batches(talking_fa
     """One run over rows with a face image only, speech only, or both, mixed within its batches."""
     from r1omni.data import write_manifest
     from r1omni.data.manifest import ClipRow
-    from r1omni.rl.trainer import GRPOTrainer
     from r1omni.train.config import load_config
-    from r1omni.train.sft import SFTTrainer
+    from r1omni.train.stages import train
 
     from corpora import shared_data
 
@@ -112,8 +111,8 @@ def test_sft_then_grpo_over_faces_voices_and_both_in_the_same_batches(talking_fa
         items = {**common, "model.path": model, "train.output_dir": out, **extra}
         return load_config(None, [f"{k}={v}" for k, v in items.items()], kind=kind)
 
-    final = SFTTrainer(config("sft", face_model, tmp_path / "sft", **{"sft.target": "label"})).run()
-    GRPOTrainer(config("grpo", final, tmp_path / "grpo")).run()
+    final = train(config("sft", face_model, tmp_path / "sft", **{"sft.target": "label"}))
+    train(config("grpo", final, tmp_path / "grpo"))
     for stage in ("sft", "grpo"):
         metrics = [json.loads(line) for line in (tmp_path / stage / "metrics.jsonl").read_text().splitlines()]
         assert len(metrics) == 2 and all(m["loss"] == m["loss"] for m in metrics)  # finite

@@ -44,7 +44,7 @@ def trained_speech_model(model: Path, out: Path) -> Path:
     terciles in the model, as it does for rows from `r1omni data describe-voice`."""
     from r1omni.data import ClipRow, write_manifest
     from r1omni.train.config import load_config
-    from r1omni.train.sft import SFTTrainer
+    from r1omni.train.stages import train
 
     out.mkdir(parents=True, exist_ok=True)
     acoustics = {name: {"value": 1.0, "level": 0, "bounds": bounds} for name, bounds in LOWEST.items()}
@@ -55,4 +55,4 @@ def trained_speech_model(model: Path, out: Path) -> Path:
                                 "data.modalities=[audio]", "sft.target=reasoning", "train.max_steps=150",
                                 "train.lr=3e-3", "train.batch_size=6", "train.micro_batch_size=6",
                                 "train.scheduler=constant", "model.feature_cache=none"], kind="sft")
-    return SFTTrainer(config).run()
+    return train(config)

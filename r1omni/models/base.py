@@ -30,6 +30,7 @@ from r1omni.errors import ConfigError, MissingStreamError, R1OmniError
 from r1omni.media import FaceReport, check_file, read_audio, read_face_frames, read_frames
 from r1omni.models.cache import FeatureCache, array_hash, content_hash
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
+from r1omni.models.tokenizer import IM_END
 
 CONFIG_NAME, WEIGHTS_NAME = "r1omni_config.json", "model.safetensors"
 MODALITIES = ("video", "audio")
@@ -276,6 +277,16 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         for encoder in self.frozen_encoders().values():
             encoder.eval()
         return self
+
+    @property
+    def end_of_turn_id(self) -> int:
+        """The token that closes an assistant turn: ChatML's <|im_end|>, which every backend's chat
+        template ends a turn with (SFT targets and GRPO completions learn to stop with it)."""
+        return self.tokenizer.convert_tokens_to_ids(IM_END)
+
+    def input_embeddings(self) -> nn.Embedding:
+        """The LM's input embedding (the alignment losses read its rows)."""
+        return self.lm.get_input_embeddings()
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters: ``encoders`` (encoders and adapters, which train at

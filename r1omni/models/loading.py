@@ -1,4 +1,5 @@
-"""`load_policy`: the one loader every command uses, for r1omni's saved folders and released ones."""
+"""`load_policy`: the one loader every command uses, for r1omni's saved folders and released ones;
+`export_released`: a model written back in its released layout."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-from r1omni.errors import ConfigError
+from r1omni.errors import ConfigError, R1OmniError
 from r1omni.models.base import CONFIG_NAME, OmniPolicy, resolve_device
-from r1omni.models.humanomni.official import is_official, read_official
+from r1omni.models.humanomni.official import export_official, is_official, read_official
+from r1omni.models.humanomni.policy import HumanOmniPolicy
 
 
 def load_policy(directory: str | Path, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
@@ -25,3 +27,11 @@ def load_policy(directory: str | Path, device: str | torch.device = "auto", dtyp
     policy = read_official(directory, bert_tokenizer, slow_fast)
     device, dtype = resolve_device(device, dtype)
     return policy.to(device=device, dtype=dtype).train(False)
+
+
+def export_released(policy: OmniPolicy, directory: str | Path) -> Path:
+    """Write `policy` in the layout its backend's models are released in (humanomni: the
+    HumanOmni/R1-Omni folder the official code reads); a clear error for a backend without one."""
+    if not isinstance(policy, HumanOmniPolicy):
+        raise R1OmniError(f"a {policy.config.backend} model; only humanomni models have a released layout to export to")
+    return export_official(policy, directory)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from r1omni.train.config import IMPORTANCE_LEVELS, LOSS_TYPES, SCALE_REWARDS
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+SCALE_REWARDS = ("group", "batch", "none")
+IMPORTANCE_LEVELS = ("token", "sequence")
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4

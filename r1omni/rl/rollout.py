@@ -1,4 +1,7 @@
-"""Rollout: G completions per prompt from the shared-prefix generator, and their rewards."""
+"""Rollout: G completions per prompt from the shared-prefix generator, and their rewards.
+
+An example is a training example (`r1omni.train.examples.Example`: `row`, `messages`, `media`).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,13 @@ import torch
 
 from r1omni.models import OmniPolicy
 from r1omni.models.shared_prefix import Completion
-from r1omni.models.tokenizer import IM_END
 from r1omni.rewards import RewardFn, accuracy_reward, combine, format_reward
-from r1omni.train.config import GRPOSettings
-from r1omni.train.examples import Example
+from r1omni.rl.settings import GRPOSettings
 
 
 @dataclass
 class Rollout:
-    examples: list[Example]  # P prompts
+    examples: list  # P prompts (examples)
     completions: list[list[int]]  # P * G token lists, grouped by prompt, end-of-turn token kept
     texts: list[str]  # P * G
     rewards: torch.Tensor  # [P * G] summed, weighted
@@ -27,7 +28,7 @@ class Rollout:
 
 
 @torch.no_grad()
-def generate_groups(policy: OmniPolicy, examples: list[Example], settings: GRPOSettings,
+def generate_groups(policy: OmniPolicy, examples: list, settings: GRPOSettings,
                     seed: int | list[int]) -> list[list[Completion]]:
     """`settings.num_generations` sampled completions for each example's prompt."""
     prompts = [policy.prompt(e.messages, e.media) for e in examples]
@@ -35,7 +36,7 @@ def generate_groups(policy: OmniPolicy, examples: list[Example], settings: GRPOS
                            top_p=settings.top_p, max_new_tokens=settings.max_completion_length, seed=seed)
 
 
-def reward_columns(example: Example) -> dict:
+def reward_columns(example) -> dict:
     """The columns a reward function gets for one prompt, as TRL passes a dataset's columns: the
     row's fields (``cues``, ``meta``, ``speaker`` …, not its label, which is the solution) and the
     `modalities` the prompt showed."""
@@ -43,11 +44,11 @@ def reward_columns(example: Example) -> dict:
     return {**columns, "modalities": tuple(example.media.present())}
 
 
-def score_groups(policy: OmniPolicy, examples: list[Example], groups: list[list[Completion]],
+def score_groups(policy: OmniPolicy, examples: list, groups: list[list[Completion]],
                  rewards: dict[str, RewardFn], weights: dict[str, float], accuracy_mode: str = "canonical") -> Rollout:
     """Each named reward of each prompt's completions against its row (TRL-signature functions
     given the row's columns), their weighted sum, and the accuracy and format rewards alone."""
-    end = policy.tokenizer.convert_tokens_to_ids(IM_END)
+    end = policy.end_of_turn_id
     completions, texts, labels, columns = [], [], [], []
     for example, group in zip(examples, groups):
         for completion in group:

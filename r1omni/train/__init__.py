@@ -1,2 +1,3 @@
-"""Training: the step loop SFT and GRPO share (`loop`), processes (`dist`), checkpoints, training
-examples, the run configuration and supervised fine-tuning (`sft`)."""
+"""Training runs: a run's state and the loop SFT and GRPO share (`loop`), their steps (`sft`,
+`grpo`), the stages a config can name (`stages.train`), processes (`dist`), checkpoints, training
+examples and the run configuration (`config`)."""

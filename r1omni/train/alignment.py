@@ -28,7 +28,7 @@ SCALE = 10.0  # cosine similarities in [-1, 1] times this are the logits
 def word_embeddings(policy, words) -> torch.Tensor:
     """Each word's input embedding ``[W, H]``: the mean of its tokens' rows, read afresh each call
     (the embedding may be training)."""
-    embed = policy.lm.get_input_embeddings()
+    embed = policy.input_embeddings()
     return torch.stack([embed.weight[policy.tokenizer(f" {word}", add_special_tokens=False)["input_ids"]].mean(0)
                         for word in words])
 

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import yaml
 
+from r1omni.checks import choice_problems, is_number, range_problems
 from r1omni.errors import ConfigError
+from r1omni.labels import vocabulary
 from r1omni.models.presets import PRESETS as MODEL_PRESETS
 from r1omni.prompts import PRESETS as PROMPT_PRESETS
-from r1omni.rewards import reward_function
+from r1omni.rl.settings import PRESETS as GRPO_PRESETS
+from r1omni.rl.settings import GRPOSettings
+from r1omni.train.alignment import measured_levels
 
 LORA_KEYS = ("r", "alpha", "dropout")  # what `OmniPolicy.add_lora` takes from model.lora
-
-# GRPO's choices, checked here and used by r1omni.rl.grpo.
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
-SCALE_REWARDS = ("group", "batch", "none")
-IMPORTANCE_LEVELS = ("token", "sequence")
+SFT_TARGETS = {"reasoning": "rationale", "label": "label", "caption": "caption"}  # target: the row field it needs
 
 
 @dataclass
@@ -84,25 +84,6 @@ class TrainConfig:
 
 
 @dataclass
-class GRPOSettings:
-    preset: str | None = None  # r1omni | dapo | dr_grpo: defaults applied under the file's values
-    num_generations: int = 8
-    beta: float = 0.04
-    epsilon_low: float = 0.2
-    epsilon_high: float | None = None
-    loss_type: str = "grpo"
-    scale_rewards: str = "group"
-    importance: str = "token"
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_completion_length: int = 512
-    num_iterations: int = 1  # updates per rollout (old log-probs kept when > 1)
-    dynamic_sampling: bool = False  # drop zero-variance groups, sample more until the batch is full
-    reward_weights: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 1.0})
-    accuracy_mode: str = "canonical"
-
-
-@dataclass
 class SFTSettings:
     target: str = "reasoning"  # reasoning | label | caption
     max_length: int = 1024
@@ -115,6 +96,49 @@ class SFTSettings:
     # Level alignment: the weight of the same kind of loss towards the words of each clip's
     # measured voice levels (rows from r1omni data describe-voice), beside SFT and in the warm-up.
     level_alignment: float = 0.0
+    # Longest greedy answer when scoring the validation rows (train.eval_every).
+    validation_max_tokens: int = 512
+
+    # ------------------------------------------------------------------ what set-up asks (as GRPOSettings)
+
+    def sequences_per_example(self) -> int:
+        return 1
+
+    def updates_per_step(self) -> int:
+        return 1
+
+    def needs_reference(self) -> bool:
+        return False
+
+    def validation_tokens(self) -> int:
+        return min(self.max_length, self.validation_max_tokens)
+
+    def check_rows(self, rows, labels: str, sharded: bool) -> None:
+        """Rows that lack what the target or the alignment losses need are refused before training."""
+        field_ = SFT_TARGETS[self.target]
+        lacking = [r.id for r in rows if not getattr(r, field_)]
+        if lacking:
+            raise ConfigError(f"sft.target={self.target} needs '{field_}' in every row; "
+                              f"{len(lacking)} rows lack it (first: {lacking[:3]})")
+        if self.label_alignment or self.alignment_epochs:
+            outside = sorted({r.label for r in rows} - set(vocabulary(labels)))
+            if outside:
+                raise ConfigError(f"sft.label_alignment and alignment_epochs need every label in data.labels="
+                                  f"{labels} ({', '.join(vocabulary(labels))}); the rows also have "
+                                  f"{', '.join(outside)}")
+        if self.level_alignment and not any(measured_levels(r) for r in rows):
+            raise ConfigError("sft.level_alignment needs rows with measured voice levels (meta.acoustics, written by "
+                              "r1omni data describe-voice); none of the training rows has them")
+        if sharded and (self.label_alignment or self.alignment_epochs or self.level_alignment):
+            raise ConfigError("sft.label_alignment, level_alignment and alignment_epochs read the whole embedding "
+                              "matrix; they are not available with fsdp (use ddp)")
+
+    def problems(self) -> list[str]:
+        return choice_problems([("sft.target", self.target, tuple(SFT_TARGETS))]) + range_problems([
+            ("sft.max_length", self.max_length, ">= 2"), ("sft.label_alignment", self.label_alignment, ">= 0"),
+            ("sft.alignment_epochs", self.alignment_epochs, ">= 0"),
+            ("sft.level_alignment", self.level_alignment, ">= 0"),
+            ("sft.validation_max_tokens", self.validation_max_tokens, ">= 1")])
 
 
 @dataclass
@@ -129,59 +153,48 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def stage(self) -> SFTSettings | GRPOSettings:
+        """The settings of the stage this run trains (its `kind`)."""
+        return self.grpo if self.kind == "grpo" else self.sft
+
     def validate(self, check_files: bool = True) -> None:
         problems = []
-        g, t = self.grpo, self.train
+        t = self.train
         if self.kind not in ("grpo", "sft"):
             problems.append(f"kind must be grpo or sft, got {self.kind!r}")
-        if self.kind == "grpo":
-            if g.num_generations < 2:
-                problems.append(f"grpo.num_generations must be at least 2, got {g.num_generations}")
-            elif t.batch_size % g.num_generations:
-                problems.append(f"train.batch_size ({t.batch_size}) must be a multiple of grpo.num_generations "
-                                f"({g.num_generations})")
         if t.micro_batch_size < 1 or t.batch_size < 1:
             problems.append(f"train.batch_size ({t.batch_size}) and train.micro_batch_size ({t.micro_batch_size}) "
                             "must be positive")
-        choices = [("grpo.loss_type", g.loss_type, LOSS_TYPES), ("grpo.scale_rewards", g.scale_rewards, SCALE_REWARDS),
-                   ("grpo.importance", g.importance, IMPORTANCE_LEVELS),
-                   ("grpo.accuracy_mode", g.accuracy_mode, ("canonical", "exact")),
-                   ("sft.target", self.sft.target, ("reasoning", "label", "caption")),
-                   ("train.scheduler", t.scheduler, ("cosine", "linear", "constant")),
-                   ("train.distributed", t.distributed, ("auto", "ddp", "fsdp")),
-                   ("data.prompt", self.data.prompt, tuple(PROMPT_PRESETS)),
-                   ("model.preset", self.model.preset, tuple(MODEL_PRESETS))]
-        problems += [f"{name} must be one of {', '.join(allowed)}, got {value!r}"
-                     for name, value, allowed in choices if value not in allowed]
-        if self.kind == "grpo":
-            try:
-                reward_function(g.reward_weights, g.accuracy_mode)
-            except ConfigError as err:
-                problems.append(f"grpo.reward_weights: {err}")
+        problems += self.grpo.problems(t.batch_size, running=self.kind == "grpo") + self.sft.problems()
+        problems += choice_problems([("train.scheduler", t.scheduler, ("cosine", "linear", "constant")),
+                                     ("train.distributed", t.distributed, ("auto", "ddp", "fsdp")),
+                                     ("data.prompt", self.data.prompt, tuple(PROMPT_PRESETS)),
+                                     ("model.preset", self.model.preset, tuple(MODEL_PRESETS))])
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
-        problems += [f"{name} must be {rule}, got {value!r}" for name, value, rule in self._ranges()
-                     if value is not None and not RANGES[rule](value)]
+        problems += range_problems(self._ranges())
         problems += self._lora_problems()
         if check_files:
-            if not self.data.train:
-                problems.append("data.train (a manifest) is required")
-            for name, value in (("data.train", self.data.train), ("data.val", self.data.val),
-                                ("model.path", self.model.path)):
-                if value and not Path(value).exists():
-                    problems.append(f"{name}: {value} does not exist")
-            if Path(t.output_dir).exists() and not Path(t.output_dir).is_dir():
-                problems.append(f"train.output_dir: {t.output_dir} is a file, not a folder")
+            problems += self._file_problems()
         if self.model.path and Path(self.model.path).resolve().is_relative_to(Path(t.output_dir).resolve()):
             problems.append(f"train.output_dir: {t.output_dir} is or holds model.path ({self.model.path}); the run "
                             "would overwrite the model it starts from: choose another output_dir")
         if problems:
             raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
+    def _file_problems(self) -> list[str]:
+        problems = [] if self.data.train else ["data.train (a manifest) is required"]
+        for name, value in (("data.train", self.data.train), ("data.val", self.data.val),
+                            ("model.path", self.model.path)):
+            if value and not Path(value).exists():
+                problems.append(f"{name}: {value} does not exist")
+        if Path(self.train.output_dir).exists() and not Path(self.train.output_dir).is_dir():
+            problems.append(f"train.output_dir: {self.train.output_dir} is a file, not a folder")
+        return problems
 
     def _ranges(self) -> list[tuple[str, float | int | None, str]]:
-        """(name, value, rule) for every number with a range; None values are "not set"."""
-        t, g, d = self.train, self.grpo, self.data
+        """(name, value, rule) for every number of the train and data sections with a range."""
+        t, d = self.train, self.data
         return [("train.lr", t.lr, "> 0"), ("train.encoder_lr_scale", t.encoder_lr_scale, ">= 0"),
                 ("train.weight_decay", t.weight_decay, ">= 0"), ("train.warmup_ratio", t.warmup_ratio, "in [0, 1)"),
                 ("train.max_grad_norm", t.max_grad_norm, "> 0"), ("train.epochs", t.epochs, "> 0"),
@@ -190,14 +203,7 @@ class RunConfig:
                 ("train.save_every", t.save_every, ">= 1"), ("train.save_total_limit", t.save_total_limit, ">= 1"),
                 ("train.max_bad_steps", t.max_bad_steps, ">= 1"),
                 ("data.max_rows", d.max_rows, ">= 1"), ("data.val_rows", d.val_rows, ">= 1"),
-                ("data.media_cache_mb", d.media_cache_mb, ">= 0"), ("grpo.beta", g.beta, ">= 0"),
-                ("grpo.epsilon_low", g.epsilon_low, ">= 0"), ("grpo.epsilon_high", g.epsilon_high, ">= 0"),
-                ("grpo.temperature", g.temperature, ">= 0"), ("grpo.top_p", g.top_p, "in (0, 1]"),
-                ("grpo.max_completion_length", g.max_completion_length, ">= 1"),
-                ("grpo.num_iterations", g.num_iterations, ">= 1"), ("sft.max_length", self.sft.max_length, ">= 2"),
-                ("sft.label_alignment", self.sft.label_alignment, ">= 0"),
-                ("sft.alignment_epochs", self.sft.alignment_epochs, ">= 0"),
-                ("sft.level_alignment", self.sft.level_alignment, ">= 0")]
+                ("data.media_cache_mb", d.media_cache_mb, ">= 0")]
 
     def _lora_problems(self) -> list[str]:
         lora = self.model.lora
@@ -207,29 +213,10 @@ class RunConfig:
         if unknown:
             return [f"model.lora: unknown keys {unknown}; known: {', '.join(LORA_KEYS)}"]
         checks = [("r", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-                  ("alpha", lambda v: _number(v) and v > 0, "a number > 0"),
-                  ("dropout", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)")]
+                  ("alpha", lambda v: is_number(v) and v > 0, "a number > 0"),
+                  ("dropout", lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)")]
         return [f"model.lora.{key} must be {rule}, got {lora[key]!r}" for key, valid, rule in checks
                 if key in lora and not valid(lora[key])]
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-RANGES = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1, ">= 2": lambda v: v >= 2,
-          "in [0, 1)": lambda v: 0 <= v < 1, "in (0, 1]": lambda v: 0 < v <= 1}
-
-
-GRPO_PRESETS: dict[str, dict] = {
-    # The paper: beta 0.04 with k3 KL, G 8, temperature 1, lr 1e-6, per-sequence mean loss.
-    "r1omni": {"grpo": dict(beta=0.04, num_generations=8, temperature=1.0, loss_type="grpo", scale_rewards="group",
-                            max_completion_length=512, epsilon_high=None), "train": dict(lr=1e-6)},
-    # DAPO: no KL, token-level normalisation, clip-higher, dynamic sampling.
-    "dapo": {"grpo": dict(beta=0.0, loss_type="dapo", epsilon_low=0.2, epsilon_high=0.28, dynamic_sampling=True)},
-    # Dr. GRPO: no std scaling, constant normaliser.
-    "dr_grpo": {"grpo": dict(beta=0.0, loss_type="dr_grpo", scale_rewards="none")},
-}
 
 
 def _merge(base: dict, update: dict) -> dict:

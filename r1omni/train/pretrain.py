@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,9 +32,10 @@ from r1omni.eval.metrics import uar as emotion_uar
 from r1omni.models import OmniPolicy, nano
 from r1omni.models.base import WEIGHTS_NAME
 from r1omni.models.cache import content_hash
-from r1omni.train.config import load_config
+from r1omni.progress import StageTimer
+from r1omni.train.config import DataConfig, ModelConfig, RunConfig, SFTSettings, TrainConfig
 from r1omni.train.perception import CueTargets, PerceptionSettings, decode_all, pooled_features, pretrain_towers
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.stages import train
 
 BUILD_NAME = "build.json"
 
@@ -86,57 +86,62 @@ def probe(policy: OmniPolicy, fit_rows, fit_media, tests: dict[str, tuple]) -> d
     return results
 
 
+def caption_config(settings: PretrainSettings, out: Path, world: Path) -> RunConfig:
+    """The captioning stage: SFT of the LM on the clips' captions, the towers frozen."""
+    batch = settings.batch_size
+    config = RunConfig(
+        kind="sft", model=ModelConfig(path=str(out / "towers"), feature_cache=str(out / "features")),
+        data=DataConfig(train=str(world / "pretrain.jsonl"), prompt="describe"), sft=SFTSettings(target="caption"),
+        train=TrainConfig(output_dir=str(out / "captions"), lr=settings.caption_lr, max_steps=settings.caption_steps,
+                          scheduler="cosine", warmup_ratio=0.05, batch_size=batch, micro_batch_size=batch,
+                          seed=settings.seed, log_every=10))
+    config.validate()
+    return config
+
+
 def pretrain(out: str | Path, settings: PretrainSettings | None = None, workers: int = 1,
              say: Callable[[str], None] = print) -> Path:
     """Build the base model under `out` (world, intermediate models, logs); returns `out/base`."""
     settings = settings or PretrainSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    timer = StageTimer()  # seconds of each phase, recorded in the build
 
     world = out / "world"
     sizes = {"pretrain": settings.clips, "test": settings.probe_clips, "ood_test": settings.probe_clips}
     config = WorldConfig(seed=settings.world_seed, sizes=sizes)
-    if world_is_complete(world, config):
-        say(f"reusing the pretraining world in {world}")
-    else:
-        say(f"writing the pretraining world ({sum(sizes.values())} clips, seed {settings.world_seed}) to {world}")
-        shutil.rmtree(world, ignore_errors=True)
-        write_world(config, world, list(sizes), workers=workers)
-    seconds["world"] = time.perf_counter() - clock
+    with timer("world"):
+        if world_is_complete(world, config):
+            say(f"reusing the pretraining world in {world}")
+        else:
+            say(f"writing the pretraining world ({sum(sizes.values())} clips, seed {settings.world_seed}) to {world}")
+            shutil.rmtree(world, ignore_errors=True)
+            write_world(config, world, list(sizes), workers=workers)
 
-    clock = time.perf_counter()
-    torch.manual_seed(settings.seed)
-    policy = nano(world_texts(), vocab_size=settings.vocab_size)
-    rows = read_manifest(world / "pretrain.jsonl")
-    say(f"perception: the towers learn the cues of {len(rows)} clips ({settings.perception.steps} steps)")
-    media = decode_all(policy, rows)  # once: perception trains on these clips and the probe fits on them
-    perception = pretrain_towers(policy, rows, media, settings.perception,
-                                 progress=lambda step, losses: step % 100 == 0 and say(
-                                     f"  step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())))
-    seconds["perception"] = time.perf_counter() - clock
+    with timer("perception"):
+        torch.manual_seed(settings.seed)
+        policy = nano(world_texts(), vocab_size=settings.vocab_size)
+        rows = read_manifest(world / "pretrain.jsonl")
+        say(f"perception: the towers learn the cues of {len(rows)} clips ({settings.perception.steps} steps)")
+        media = decode_all(policy, rows)  # once: perception trains on these clips and the probe fits on them
+        perception = pretrain_towers(policy, rows, media, settings.perception,
+                                     progress=lambda step, losses: step % 100 == 0 and say(
+                                         f"  step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())))
 
-    clock = time.perf_counter()
-    say("probing what the towers perceive (held-out clips)")
-    tests = {s: (r, decode_all(policy, r)) for s in ("test", "ood_test")
-             for r in [read_manifest(world / f"{s}.jsonl")]}
-    probed = probe(policy, rows, media, tests)
-    seconds["probe"] = time.perf_counter() - clock
+    with timer("probe"):
+        say("probing what the towers perceive (held-out clips)")
+        tests = {s: (r, decode_all(policy, r)) for s in ("test", "ood_test")
+                 for r in [read_manifest(world / f"{s}.jsonl")]}
+        probed = probe(policy, rows, media, tests)
 
-    clock = time.perf_counter()
-    policy.config.frozen = ["video", "audio"]
-    for encoder in policy.encoders().values():
-        encoder.requires_grad_(False)
-    policy.save_pretrained(out / "towers")
-    say(f"captions: the LM learns to say what the frozen towers see and hear ({settings.caption_steps} steps)")
-    overrides = [f"model.path={out / 'towers'}", f"data.train={world / 'pretrain.jsonl'}", "sft.target=caption",
-                 "data.prompt=describe", f"train.output_dir={out / 'captions'}", f"train.lr={settings.caption_lr}",
-                 f"train.max_steps={settings.caption_steps}", "train.scheduler=cosine", "train.warmup_ratio=0.05",
-                 f"train.batch_size={settings.batch_size}", f"train.micro_batch_size={settings.batch_size}",
-                 f"train.seed={settings.seed}", f"model.feature_cache={out / 'features'}", "train.log_every=10"]
-    final = SFTTrainer(load_config(None, overrides, kind="sft")).run()
-    seconds["captions"] = time.perf_counter() - clock
+    with timer("captions"):
+        policy.config.frozen = ["video", "audio"]
+        for encoder in policy.encoders().values():
+            encoder.requires_grad_(False)
+        policy.save_pretrained(out / "towers")
+        say(f"captions: the LM learns to say what the frozen towers see and hear ({settings.caption_steps} steps)")
+        final = train(caption_config(settings, out, world))
+    seconds = timer.totals
 
     base = out / "base"
     shutil.rmtree(base, ignore_errors=True)

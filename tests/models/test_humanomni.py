@@ -249,22 +249,22 @@ def test_bfloat16_on_the_cpu(fixture_dir, bert_dir, make_clip):
 def test_sft_and_grpo_start_from_a_released_folder(fixture_dir, bert_dir, world_dir, tmp_path, monkeypatch):
     """Both trainers start from the released folder, with the frozen towers feeding the feature
     cache; the result saves in r1omni's format and exports back to the official layout."""
-    from r1omni.rl.trainer import GRPOTrainer
     from r1omni.train.config import load_config
-    from r1omni.train.sft import SFTTrainer
+    from r1omni.train.loop import setup
+    from r1omni.train.stages import train_from
 
     monkeypatch.setenv("R1OMNI_BERT_TOKENIZER", str(bert_dir))
     cache = tmp_path / "cache"
     common = {"model.feature_cache": cache, "train.max_steps": 1, "train.batch_size": 4, "train.micro_batch_size": 4,
               "data.max_rows": 4}
-    sft = SFTTrainer(load_config(None, overrides(world_dir, fixture_dir, tmp_path / "sft", **{
+    sft = setup(load_config(None, overrides(world_dir, fixture_dir, tmp_path / "sft", **{
         **common, "data.train": world_dir / "coldstart.jsonl"}), kind="sft"))
     assert set(sft.policy.frozen_encoders()) == {"video", "audio"}
-    final = sft.run()
+    final = train_from(sft)
     assert len(list(cache.rglob("*.safetensors"))) == 8  # 4 clips x 2 towers, computed once
-    grpo = GRPOTrainer(load_config(None, overrides(world_dir, final, tmp_path / "grpo", **{
+    grpo = setup(load_config(None, overrides(world_dir, final, tmp_path / "grpo", **{
         **common, "grpo.num_generations": 4})))
-    grpo_final = grpo.run()
+    grpo_final = train_from(grpo)
     assert len(list(cache.rglob("*.safetensors"))) == 10  # GRPO's one prompt (4 = 1 x G) adds its clip's two
     policy = load_policy(grpo_final, device="cpu", dtype="float32")
     exported = export_official(policy, tmp_path / "exported")
@@ -286,7 +286,7 @@ def test_eval_and_export_commands_on_a_released_folder(fixture_dir, bert_dir, wo
     assert json.loads((tmp_path / "bf16" / "config.json").read_text())["torch_dtype"] == "bfloat16"
     assert main(["model", "export", "--model", str(ROOT / "r1omni" / "assets" / "nano_base"), "--out",
                  str(tmp_path / "nano")]) == 2
-    assert "only humanomni models have an official layout" in capsys.readouterr().err
+    assert "only humanomni models have a released layout" in capsys.readouterr().err
 
 
 def test_a_chat_template_kept_in_chat_template_json_is_read(policy, tmp_path):

@@ -16,7 +16,7 @@ from r1omni.models import ComposedPolicy, OmniPolicy, PolicyConfig
 from r1omni.models.standardize import FeatureStandardizer, fit_standardizers
 from r1omni.predict import Predictor
 from r1omni.train.config import load_config
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.stages import train
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_training_fits_the_statistics_once_and_records_the_task(smol_shape, worl
     config = load_config(None, overrides(world_dir, smol_shape, tmp_path / "sft", **{
         "data.train": world_dir / "coldstart.jsonl", "data.modalities": "[audio]", "data.labels": "emodb",
         "data.prompt": "options", "model.feature_cache": tmp_path / "cache"}), kind="sft")
-    final = SFTTrainer(config).run()
+    final = train(config)
     assert "standardising audio features by the statistics of 12 training clips" in capsys.readouterr().out
     policy = OmniPolicy.from_pretrained(final)
     assert int(policy.feature_standardizers()["audio"].clips) == 12
@@ -70,7 +70,7 @@ def test_training_fits_the_statistics_once_and_records_the_task(smol_shape, worl
     # Training on from it keeps those statistics rather than fitting the new rows'.
     again = load_config(None, overrides(world_dir, final, tmp_path / "again", **{
         "data.train": world_dir / "rl.jsonl", "data.modalities": "[audio]"}), kind="sft")
-    second = SFTTrainer(again).run()
+    second = train(again)
     before = policy.feature_standardizers()["audio"].mean
     assert torch.equal(OmniPolicy.from_pretrained(second).feature_standardizers()["audio"].mean, before)
 

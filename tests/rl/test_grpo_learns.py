@@ -5,8 +5,8 @@ import json
 import pytest
 from train_helpers import overrides
 
-from r1omni.rl.trainer import GRPOTrainer
 from r1omni.train.config import load_config
+from r1omni.train.stages import train
 
 
 @pytest.mark.slow
@@ -16,7 +16,7 @@ def test_grpo_raises_a_learnable_reward(world_dir, tiny_model, tmp_path):
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "learn", **{
         "grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0}", "grpo.beta": 0.0, "train.max_steps": 40,
         "train.lr": 3e-3, "train.batch_size": 16, "train.micro_batch_size": 16, "grpo.num_generations": 4}))
-    GRPOTrainer(config).run()
+    train(config)
     rewards = [json.loads(line)["reward"] for line in (tmp_path / "learn" / "metrics.jsonl").read_text().splitlines()]
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
     assert last > first + 0.1 and last > 1.5 * first, (first, last)
@@ -33,7 +33,7 @@ def test_grpo_raises_faithfulness_to_the_measured_cues(world_dir, tiny_model, tm
     from itertools import product
 
     from r1omni.data import read_manifest, write_manifest
-    from r1omni.train.sft import SFTTrainer
+    from r1omni.train.stages import train
 
     rows = read_manifest(world_dir / "coldstart.jsonl")
     pairs = list(product(["smile", "frown"], ["loud", "subdued"]))
@@ -42,14 +42,14 @@ def test_grpo_raises_faithfulness_to_the_measured_cues(world_dir, tiny_model, tm
     cold = load_config(None, overrides(world_dir, tiny_model, tmp_path / "cold", **{
         "data.train": said, "sft.target": "reasoning", "train.max_steps": 80, "train.lr": 5e-3,
         "train.batch_size": 16, "train.micro_batch_size": 16}), kind="sft")
-    SFTTrainer(cold).run()
+    train(cold)
     measured = write_manifest([replace(row, cues={**row.cues, "face_cues": ["smile"], "voice_cues": ["loud"]})
                                for row in rows], tmp_path / "measured.jsonl")
     config = load_config(None, overrides(world_dir, tmp_path / "cold" / "final", tmp_path / "faith", **{
         "data.train": measured, "grpo.reward_weights": "{faithfulness: 1.0}", "grpo.beta": 0.0,
         "train.max_steps": 30, "train.lr": 5e-4, "train.batch_size": 16, "train.micro_batch_size": 16,
         "grpo.num_generations": 4, "grpo.max_completion_length": 40}))
-    GRPOTrainer(config).run()
+    train(config)
     metrics = [json.loads(line) for line in (tmp_path / "faith" / "metrics.jsonl").read_text().splitlines()]
     rewards = [m["reward_faithfulness"] for m in metrics]
     assert all(m["faithfulness_unscored"] == 0.0 for m in metrics)

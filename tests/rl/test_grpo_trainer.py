@@ -5,10 +5,10 @@ import torch
 from train_helpers import overrides
 
 from r1omni.models import OmniPolicy
-from r1omni.rl import trainer as trainer_module
-from r1omni.rl.trainer import GRPOTrainer
+from r1omni.train import grpo as grpo_module
 from r1omni.train.config import load_config
-from r1omni.train.loop import TrainingError
+from r1omni.train.loop import TrainingError, setup
+from r1omni.train.stages import train, train_from
 
 
 def read_metrics(folder):
@@ -17,9 +17,9 @@ def read_metrics(folder):
 
 def test_grpo_steps_log_the_named_stages(world_dir, tiny_model, tmp_path):
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "g", **{"grpo.beta": 0.04}))
-    trainer = GRPOTrainer(config)
-    assert trainer.reference is not None
-    final = trainer.run()
+    state = setup(config)
+    assert state.reference is not None
+    final = train_from(state)
     metrics = read_metrics(tmp_path / "g")
     assert [m["step"] for m in metrics] == [1, 2]
     for key in ("reward", "accuracy", "format", "kl", "completion_length", "frac_reward_zero_std", "loss",
@@ -50,16 +50,16 @@ VOWELS = {"grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0, format: 1.0}
 @pytest.mark.parametrize("extra", [VOWELS, {"grpo.preset": "dapo", "grpo.num_iterations": 2, **VOWELS}])
 def test_resume_continues_exactly(world_dir, tiny_model, tmp_path, extra):
     straight = load_config(None, overrides(world_dir, tiny_model, tmp_path / "a", **{"train.max_steps": 4, **extra}))
-    GRPOTrainer(straight).run()
+    train(straight)
     halves = load_config(None, overrides(world_dir, tiny_model, tmp_path / "b",
                                          **{"train.max_steps": 4, "train.save_every": 2, **extra}))
-    first = GRPOTrainer(halves)
+    first = setup(halves)
     first.total_steps = 2  # stop after two steps, as an interrupted run would
-    first.run()
+    train_from(first)
     assert (tmp_path / "b" / "checkpoint-2" / "trainer_state.json").is_file()
-    resumed = GRPOTrainer(halves, resume=tmp_path / "b" / "checkpoint-2")
+    resumed = setup(halves, resume=tmp_path / "b" / "checkpoint-2")
     assert resumed.step == 2
-    resumed.run()
+    train_from(resumed)
     assert resumed_moved(tmp_path / "b" / "checkpoint-2", tiny_model)
     a, b = weights(tmp_path / "a" / "final"), weights(tmp_path / "b" / "final")
     assert a.keys() == b.keys()
@@ -74,13 +74,13 @@ def test_resume_continues_exactly(world_dir, tiny_model, tmp_path, extra):
 def test_non_finite_losses_are_skipped_then_stop_the_run(world_dir, tiny_model, tmp_path, monkeypatch):
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "nan",
                                          **{"train.max_steps": 3, "train.max_bad_steps": 2}))
-    trainer = GRPOTrainer(config)
-    before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
-    monkeypatch.setattr(trainer_module, "aggregate", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    state = setup(config)
+    before = {k: v.clone() for k, v in state.policy.state_dict().items()}
+    monkeypatch.setattr(grpo_module, "aggregate", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(TrainingError, match=r"step 1: 2 non-finite steps in a row .* last batch: \['rl_"):
-        trainer.run()
+        train_from(state)
     assert [m["skipped"] for m in read_metrics(tmp_path / "nan")] == [1]
-    after = trainer.policy.state_dict()
+    after = state.policy.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # skipped updates change nothing
 
 
@@ -88,10 +88,10 @@ def test_lora_training_moves_only_adapters_and_the_rest_that_is_trainable(world_
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "lora", **{
         "model.lora": "{r: 4, alpha: 8}", "train.max_steps": 1,
         "grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0}"}))
-    trainer = GRPOTrainer(config)
-    before = {k: v.clone() for k, v in trainer.policy.lm.named_parameters()}
-    trainer.run()
-    changed = {k for k, v in trainer.policy.lm.named_parameters() if not torch.equal(v, before[k])}
+    state = setup(config)
+    before = {k: v.clone() for k, v in state.policy.lm.named_parameters()}
+    train_from(state)
+    changed = {k for k, v in state.policy.lm.named_parameters() if not torch.equal(v, before[k])}
     assert changed and all("lora_" in k for k in changed)
 
 
@@ -106,12 +106,12 @@ def test_frozen_towers_read_the_feature_cache_while_training(world_dir, tmp_path
     cache = tmp_path / "cache" if setting == "folder" else "none"
     config = load_config(None, overrides(world_dir, frozen, tmp_path / "g", **{"model.feature_cache": cache,
                                                                                 "train.max_steps": 1}))
-    trainer = GRPOTrainer(config)
+    state = setup(config)
     if setting == "none":
-        assert trainer.policy.feature_cache is None
+        assert state.policy.feature_cache is None
         return
-    trainer.run()
-    assert trainer.reference is not None and trainer.reference.feature_cache is trainer.policy.feature_cache
+    train_from(state)
+    assert state.reference is not None and state.reference.feature_cache is state.policy.feature_cache
     # 2 prompts, 2 towers: each encoded once by the rollout, then read back by every later pass.
-    assert trainer.policy.feature_cache.misses == 4 and trainer.policy.feature_cache.hits >= 4
+    assert state.policy.feature_cache.misses == 4 and state.policy.feature_cache.hits >= 4
     assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 4

@@ -10,7 +10,8 @@ from train_helpers import overrides
 from r1omni.cli import main
 from r1omni.errors import ConfigError
 from r1omni.train.config import load_config
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.loop import setup
+from r1omni.train.stages import train
 
 
 class _Payload:
@@ -28,7 +29,7 @@ def checkpoint(world_dir, tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("sft")
     items = overrides(world_dir, tiny_model, out, **{"data.train": world_dir / "coldstart.jsonl",
                                                     "train.save_every": 1, "train.max_steps": 1})
-    SFTTrainer(load_config(None, items, kind="sft")).run()
+    train(load_config(None, items, kind="sft"))
     return out / "checkpoint-1", items
 
 
@@ -56,4 +57,4 @@ def test_damaged_trainer_state_is_a_config_error(world_dir, checkpoint, tmp_path
     damaged = shutil.copytree(folder, tmp_path / "damaged")
     (damaged / "trainer_state.json").write_bytes(b"\xff\xfe{")
     with pytest.raises(ConfigError, match="damaged"):
-        SFTTrainer(load_config(None, items, kind="sft"), resume=damaged)
+        setup(load_config(None, items, kind="sft"), resume=damaged)

@@ -13,9 +13,8 @@ import torch
 from train_helpers import overrides
 
 from r1omni.models import OmniPolicy
-from r1omni.rl.trainer import GRPOTrainer
 from r1omni.train.config import load_config
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.stages import train
 
 ROOT = Path(__file__).parents[2]
 EXTRA = {"grpo.beta": 0.04, "grpo.reward_weights": "{reward_plugin:vowel_reward: 1.0, format: 1.0}"}
@@ -37,7 +36,7 @@ def single(world_dir, tiny_model, tmp_path_factory):
             out = tmp_path_factory.mktemp(f"one-{kind}")
             items = overrides(world_dir, tiny_model, out, **_data(world_dir, kind), **EXTRA)
             config = load_config(None, items, kind=kind)
-            (GRPOTrainer if kind == "grpo" else SFTTrainer)(config).run()
+            train(config)
             runs[kind] = OmniPolicy.from_pretrained(out / "final").state_dict()
         return runs[kind]
 

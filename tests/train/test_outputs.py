@@ -12,7 +12,7 @@ from r1omni.errors import ConfigError
 from r1omni.models import load_policy
 from r1omni.models.base import OmniPolicy
 from r1omni.train.config import load_config
-from r1omni.train.sft import SFTTrainer
+from r1omni.train.stages import train
 
 
 def _sft(world_dir, model, out, **extra):
@@ -44,7 +44,7 @@ def test_a_folder_is_swapped_in_and_leftovers_are_cleaned(tmp_path):
 
 def test_a_crash_while_saving_final_keeps_the_model_that_was_there(world_dir, tiny_model, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    first = SFTTrainer(_sft(world_dir, tiny_model, out, **{"train.max_steps": 1})).run()
+    first = train(_sft(world_dir, tiny_model, out, **{"train.max_steps": 1}))
     before = (first / "model.safetensors").read_bytes()
     real_save = OmniPolicy.save_pretrained
 
@@ -55,7 +55,7 @@ def test_a_crash_while_saving_final_keeps_the_model_that_was_there(world_dir, ti
 
     monkeypatch.setattr(OmniPolicy, "save_pretrained", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
-        SFTTrainer(_sft(world_dir, tiny_model, out, **{"train.max_steps": 2})).run()
+        train(_sft(world_dir, tiny_model, out, **{"train.max_steps": 2}))
     assert (first / "model.safetensors").read_bytes() == before
     load_policy(first)  # still a valid model
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
@@ -65,12 +65,12 @@ def test_a_resumed_run_logs_each_step_once_and_keeps_the_newest_checkpoints(worl
     out = tmp_path / "run"
     config = _sft(world_dir, tiny_model, out, **{"train.max_steps": 3, "train.save_every": 1,
                                                  "train.save_total_limit": 2})
-    SFTTrainer(config).run()
+    train(config)
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
     (out / ".checkpoint-9.tmp-424242").mkdir()  # what a run killed while saving leaves
     with (out / "metrics.jsonl").open("a") as handle:
         handle.write('{"step": 4, "loss": 1.0')  # torn by the kill
-    SFTTrainer(config, resume=out / "checkpoint-2").run()
+    train(config, resume=out / "checkpoint-2")
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
     assert not (out / ".checkpoint-9.tmp-424242").exists()

@@ -10,7 +10,9 @@ from r1omni.errors import ConfigError
 from r1omni.models import OmniPolicy
 from r1omni.train.config import load_config
 from r1omni.train.examples import media_bytes
-from r1omni.train.sft import SFTTrainer, target_text
+from r1omni.train.loop import setup
+from r1omni.train.sft import target_ids, target_text, warm_up
+from r1omni.train.stages import train, train_from
 
 
 def test_targets():
@@ -24,10 +26,10 @@ def test_cold_start_sft_lowers_the_loss(world_dir, tiny_model, tmp_path):
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
         "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 8, "train.lr": 1e-2,
         "data.val": world_dir / "val.jsonl", "train.eval_every": 8, "grpo.max_completion_length": 12}), kind="sft")
-    trainer = SFTTrainer(config)
-    end = trainer.policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    assert trainer.target_ids(trainer.rows[0])[-1] == end
-    final = trainer.run()
+    state = setup(config)
+    end = state.policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert target_ids(state.policy, state.rows[0], config.sft)[-1] == end
+    final = train_from(state)
     metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 8 and metrics[-1]["loss"] < 0.8 * metrics[0]["loss"]
     assert {"val_uar", "val_war"} <= set(metrics[-1])
@@ -42,7 +44,7 @@ def test_rows_without_the_target_field_are_rejected(world_dir, tiny_model, tmp_p
                             for r in rows))
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "o", **{"data.train": bare}), kind="sft")
     with pytest.raises(ConfigError, match="needs 'rationale' in every row"):
-        SFTTrainer(config)
+        setup(config)
 
 
 def test_media_cache_keeps_decoded_clips_and_changes_nothing(world_dir, tiny_model, tmp_path):
@@ -50,10 +52,10 @@ def test_media_cache_keeps_decoded_clips_and_changes_nothing(world_dir, tiny_mod
         config = load_config(None, overrides(world_dir, tiny_model, tmp_path / name, **{
             "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 3, "data.media_cache_mb": cache_mb}),
             kind="sft")
-        trainer = SFTTrainer(config)
-        trainer.run()
+        state = setup(config)
+        train_from(state)
         lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
-        return trainer, [json.loads(line)["loss"] for line in lines]
+        return state, [json.loads(line)["loss"] for line in lines]
 
     cached, cached_losses = run("cached", 100)
     _, plain_losses = run("plain", 0)
@@ -85,7 +87,7 @@ def test_label_alignment_trains_the_projectors_directly(world_dir, tiny_model, t
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
         "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 8, "train.lr": 1e-2, "sft.target": "label",
         "train.batch_size": 12, "sft.label_alignment": 5.0, "data.labels": "dfew"}), kind="sft")  # every row each step
-    SFTTrainer(config).run()
+    train(config)
     metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert all("label_alignment" in m for m in metrics)
     assert metrics[-1]["label_alignment"] < metrics[0]["label_alignment"]
@@ -95,20 +97,20 @@ def test_label_alignment_needs_every_label_in_the_vocabulary(world_dir, tiny_mod
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "o", **{
         "data.train": world_dir / "coldstart.jsonl", "sft.label_alignment": 1.0, "data.labels": "cremad"}), kind="sft")
     with pytest.raises(ConfigError, match="alignment_epochs need every label in data.labels=cremad"):
-        SFTTrainer(config)
+        setup(config)
 
 
 def test_projector_warm_up_trains_the_projectors_alone(world_dir, tiny_model, tmp_path, capsys):
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
         "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 1, "sft.target": "label",
         "sft.alignment_epochs": 20, "data.labels": "dfew"}), kind="sft")
-    trainer = SFTTrainer(config)
-    before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
-    trainer.warm_up()
+    state = setup(config)
+    before = {k: v.clone() for k, v in state.policy.state_dict().items()}
+    warm_up(state)
     printed = capsys.readouterr().out
     losses = [float(line.rsplit(" ", 1)[1]) for line in printed.splitlines() if "warm-up epoch" in line]
     assert len(losses) == 3 and losses[-1] < losses[0]  # epochs 1, 10 and 20
-    changed = {k for k, v in trainer.policy.state_dict().items() if not torch.equal(v, before[k])}
+    changed = {k for k, v in state.policy.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("projectors.") for k in changed)
 
 
@@ -129,7 +131,7 @@ def test_level_alignment_trains_the_projectors_towards_the_measured_levels(world
     config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
         "data.train": manifest, "train.max_steps": 8, "train.lr": 1e-2, "sft.target": "label",
         "train.batch_size": 12, "sft.level_alignment": 5.0, "sft.alignment_epochs": 2}), kind="sft")
-    final = SFTTrainer(config).run()
+    final = train(config)
     metrics = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert all("level_alignment" in m and "label_alignment" not in m for m in metrics)
     assert metrics[-1]["level_alignment"] < metrics[0]["level_alignment"]
@@ -138,7 +140,7 @@ def test_level_alignment_trains_the_projectors_towards_the_measured_levels(world
     undescribed = load_config(None, overrides(world_dir, tiny_model, tmp_path / "o", **{
         "data.train": world_dir / "coldstart.jsonl", "sft.level_alignment": 1.0}), kind="sft")
     with pytest.raises(ConfigError, match="level_alignment needs rows with measured voice levels"):
-        SFTTrainer(undescribed)
+        setup(undescribed)
 
 
 def test_level_loss_prefers_the_measured_levels_word():
