@@ -128,7 +128,7 @@ def _cache_build(args: argparse.Namespace) -> None:
     from r1omni.progress import progress_bar
 
     rows = read_manifest(args.manifest)
-    policy = load_policy(args.model, bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast).eval()
+    policy = load_policy(args.model, **model_options(args)).eval()
     frozen = list(policy.frozen_encoders())
     if not frozen:
         print(f"{args.model}: no frozen encoder, so nothing to cache (trainable encoders run every step)")
@@ -164,7 +164,7 @@ def _model_export(args: argparse.Namespace) -> None:
     from r1omni.models import export_released, load_policy
 
     check_out_folder(args.out)
-    policy = load_policy(args.model, device="cpu", dtype=args.dtype, bert_tokenizer=args.bert_tokenizer)
+    policy = load_policy(args.model, device="cpu", dtype=args.dtype, **model_options(args))
     try:
         export_released(policy, args.out)
     except R1OmniError as err:
@@ -245,8 +245,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise R1OmniError("--resume continues the --out file of an interrupted run: give --out")
     writer = PredictionWriter(args.out, resume=args.resume) if args.out else None  # a bad --out fails before loading
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
-                       device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
-                       slow_fast=args.slow_fast)
+                       device=args.device, dtype=args.dtype, **model_options(args))
     if args.check_claims and model.voice_levels is None:
         raise R1OmniError(f"--check-claims: {args.model} was not trained on measured rationales (r1omni data "
                           "describe-voice), so its reasoning has no measured vocabulary to check")
@@ -323,8 +322,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise R1OmniError("--resume continues the --out folder of an interrupted evaluation: give --out")
     model = load_model(args.model, prompt=args.prompt, labels=args.labels, max_new_tokens=args.max_new_tokens,
-                       device=args.device, dtype=args.dtype, bert_tokenizer=args.bert_tokenizer,
-                       slow_fast=args.slow_fast)
+                       device=args.device, dtype=args.dtype, **model_options(args))
     if args.measure:
         rows = _measured(rows, model.voice_levels)
     settings = ("video_audio", "video", "audio") if args.ablate else (args.modal or model_setting(model),)
@@ -428,7 +426,7 @@ def _serve(args: argparse.Namespace) -> None:
                          keep_uploads_min=args.keep_uploads_min)
     limits.validate()
     predictor = load_model(path, max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
-                           bert_tokenizer=args.bert_tokenizer, slow_fast=args.slow_fast) if path else None
+                           **model_options(args)) if path else None
     where = f"http://{args.host}:{args.port}"
     print(f"serving {path or '(no model: the page says how to get one)'} on {where} (Ctrl+C stops)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop by `kill` cleans up as Ctrl+C does
@@ -457,14 +455,41 @@ def _device_options(parser: argparse.ArgumentParser) -> None:
                         help="weights and activations (default: bfloat16 on a GPU that supports it, else float32)")
 
 
-def _released_model_options(parser: argparse.ArgumentParser) -> None:
-    """Options that apply when --model is a released HumanOmni/R1-Omni folder."""
-    parser.add_argument("--bert-tokenizer", type=Path,
-                        help="released HumanOmni/R1-Omni folders: bert-base-uncased's tokenizer folder (vocab.txt) "
-                             "for the gate (default: $R1OMNI_BERT_TOKENIZER, else MODEL/bert_tokenizer)")
-    parser.add_argument("--slow-fast", action="store_true",
-                        help="released HumanOmni folders: the HumanOmni repository's slow-fast compressor "
-                             "(170 video tokens; R1-Omni's code, the default, uses all 392)")
+MODEL_COMMANDS: set[str] = set()  # prog names of the commands that load a model (`_loads_a_model`)
+
+
+def _loads_a_model(parser: argparse.ArgumentParser) -> None:
+    """Mark a command that loads a model: the options backends take to read their released folders
+    (r1omni.models.loading_options: --bert-tokenizer …) are added to it by `parse_command_line`,
+    which imports the models only for such a command, so that the other commands start at once."""
+    MODEL_COMMANDS.add(parser.prog)
+
+
+def _named_command(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)command's parser that `argv` names, word by word (``cache build`` …)."""
+    for word in argv:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not commands:
+            break
+        parser = commands[0].choices.get(word, parser)
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    from r1omni.models import loading_options
+
+    for option in loading_options():
+        if option.switch:
+            parser.add_argument(option.flag, action="store_true", help=option.help)
+        else:
+            parser.add_argument(option.flag, type=Path, help=option.help)
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The backends' model loading options as given on the command line (`_loads_a_model`)."""
+    from r1omni.models import loading_options
+
+    return {option.name: getattr(args, option.name) for option in loading_options()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -561,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--manifest", required=True, type=Path, help="manifest JSONL")
     build.add_argument("--model", required=True, type=Path, help="a saved r1omni model or released HumanOmni folder")
     build.add_argument("--cache", type=Path, help="cache folder (default $R1OMNI_CACHE or ~/.cache/r1omni/features)")
-    _released_model_options(build)
+    _loads_a_model(build)
     build.set_defaults(run=_cache_build)
 
     model = commands.add_parser("model", help="build and save a model to train")
@@ -585,8 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, type=Path, help="folder to write")
     export.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16",
                         help="weights' dtype (default bfloat16, as released)")
-    export.add_argument("--bert-tokenizer", type=Path, help="the gate's tokenizer, if --model is a released folder "
-                        "without one")
+    _loads_a_model(export)
     export.set_defaults(run=_model_export)
 
     for name, text in (("sft", "supervised fine-tuning: cold start (reasoning), label SFT or captions"),
@@ -629,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, type=Path,
                          help="a saved r1omni model folder, or a released HumanOmni/R1-Omni folder")
     _device_options(predict)
-    _released_model_options(predict)
+    _loads_a_model(predict)
     predict.add_argument("--modal", choices=list(MODAL_SETTINGS),
                          help="which modalities the model sees (R1-Omni's flag; default: those it was trained on)")
     predict.add_argument("--out", type=Path, help="write predictions to FILE.jsonl or FILE.csv")
@@ -659,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", type=Path, help="a saved r1omni model folder, or a released HumanOmni/R1-Omni "
                           "folder")
     _device_options(evaluate)
-    _released_model_options(evaluate)
+    _loads_a_model(evaluate)
     evaluate.add_argument("--modal", choices=list(MODAL_SETTINGS),
                           help="which modalities the model sees (default: those it was trained on)")
     evaluate.add_argument("--ablate", action="store_true", help="video+audio, video only and audio only side by side")
@@ -733,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
                        f"answered with an error (default {limits.timeout_s:g})")
     serve.add_argument("--max-new-tokens", type=int, default=256)
     _device_options(serve)
-    _released_model_options(serve)
+    _loads_a_model(serve)
     serve.set_defaults(run=_serve)
     return parser
 
@@ -744,9 +768,19 @@ def check_out_folder(out: Path | None) -> None:
         raise R1OmniError(f"--out {out}: is a file; give a folder (it is created when missing)")
 
 
+def parse_command_line(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, the backends' model loading options offered by the commands that load a model."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _named_command(parser, argv)
+    if command.prog in MODEL_COMMANDS:
+        _add_model_options(command)
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 1 done but some items failed (each reported), 2 nothing done (bad input)."""
-    args = build_parser().parse_args(argv)
+    args = parse_command_line(argv)
     try:
         return args.run(args) or 0
     except R1OmniError as err:

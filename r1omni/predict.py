@@ -23,7 +23,7 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
-from r1omni.models import ClipMedia, OmniPolicy, load_policy
+from r1omni.models import ClipMedia, OmniPolicy, load_policy, loading_options
 from r1omni.models.shared_prefix import Prompt
 from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think, lists_labels
 
@@ -352,11 +352,12 @@ class Predictor:
 
 
 def load_model(directory: str | Path, prompt: str | None = None, labels: str | None = None, device: str = "auto",
-               dtype: str = "auto", bert_tokenizer: str | Path | None = None, slow_fast: bool = False,
-               **settings) -> Predictor:
+               dtype: str = "auto", **settings) -> Predictor:
     """A saved r1omni model, or a released HumanOmni/R1-Omni folder, ready to predict:
     ``load_model(DIR).predict("clip.mp4")``. `prompt` and `labels` default to the model's training
     task; `device`/`dtype` as `r1omni.models.load_policy` (auto: CUDA in bfloat16 when present,
-    else the CPU in float32); `bert_tokenizer` and `slow_fast` apply to released folders."""
-    policy = load_policy(directory, device, dtype, bert_tokenizer=bert_tokenizer, slow_fast=slow_fast)
-    return Predictor(policy, prompt, labels, **settings)
+    else the CPU in float32). `settings` are the `Predictor`'s, and the model loading options of
+    released folders (`r1omni.models.loading_options()`: ``bert_tokenizer``, ``slow_fast`` …)."""
+    loading = {option.name for option in loading_options()}
+    options = {name: settings.pop(name) for name in list(settings) if name in loading}
+    return Predictor(load_policy(directory, device, dtype, **options), prompt, labels, **settings)

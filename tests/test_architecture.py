@@ -72,3 +72,27 @@ def test_no_import_cycles():
     for module in edges:
         if module not in state:
             visit(module, [])
+
+
+def test_nothing_outside_models_names_a_backend():
+    """Commands, training and evaluation reach a backend only through `OmniPolicy`, `load_policy`
+    and the options backends declare (`loading_options`): none imports a backend's module or
+    class, so adding a backend touches models/ alone."""
+    from r1omni.models import BACKENDS
+
+    modules = {".".join(cls.__module__.split(".")[:3]) for cls in BACKENDS.values()}  # r1omni.models.<backend>
+    classes = {cls.__name__ for cls in BACKENDS.values()}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        module = module_name(path)
+        if module.startswith("r1omni.models"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                named = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+                found += [f"{module} -> {n}" for n in named if any(n == m or n.startswith(m + ".") for m in modules)]
+                found += [f"{module} -> {a.name}" for a in node.names if a.name in classes]
+            elif isinstance(node, ast.Import):
+                found += [f"{module} -> {a.name}" for a in node.names
+                          if any(a.name == m or a.name.startswith(m + ".") for m in modules)]
+    assert modules and not found, "\n".join(found)

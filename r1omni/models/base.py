@@ -131,6 +131,47 @@ def register_backend(name: str) -> Callable[[type], type]:
     return register
 
 
+@dataclass(frozen=True)
+class LoadingOption:
+    """An option a backend takes when it reads a folder in its released layout. Every command
+    that loads a model offers it as ``--NAME`` (dashes for underscores); Python callers pass it to
+    `load_policy` by name."""
+
+    name: str
+    help: str
+    switch: bool = False  # on or off (a flag without a value); else a path
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class ReleasedLayout:
+    """The folder layout a backend's models are released in (not r1omni's own saves), declared by
+    the backend's module with `register_released_layout`: how to recognise and read such a folder,
+    the options reading it takes, and how to write a model back in it."""
+
+    backend: str
+    recognises: Callable[[Path], bool]
+    read: Callable[..., OmniPolicy]  # read(directory, **options): a float32 policy on the CPU
+    export: Callable[[OmniPolicy, Path], Path] | None = None
+    options: tuple[LoadingOption, ...] = ()
+
+
+RELEASED_LAYOUTS: list[ReleasedLayout] = []
+
+
+def register_released_layout(layout: ReleasedLayout) -> ReleasedLayout:
+    RELEASED_LAYOUTS.append(layout)
+    return layout
+
+
+def loading_options() -> list[LoadingOption]:
+    """Every registered backend's loading options."""
+    return [option for layout in RELEASED_LAYOUTS for option in layout.options]
+
+
 def resolve_device(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
                    ) -> tuple[torch.device, torch.dtype]:
     """CUDA when available and bf16 where it is supported; otherwise the CPU in float32."""

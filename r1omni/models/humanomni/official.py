@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from r1omni.errors import ConfigError
-from r1omni.models.base import PolicyConfig
+from r1omni.models.base import LoadingOption, PolicyConfig, ReleasedLayout, register_released_layout
 from r1omni.models.humanomni.policy import BERT_TOKENIZER_DIR, HumanOmniPolicy
 
 MODEL_TYPE = "HumanOmni_qwen2"
@@ -284,3 +284,12 @@ def export_official(policy: HumanOmniPolicy, directory: str | Path) -> Path:
     policy.tokenizer.save_pretrained(directory)
     policy.bert_tokenizer.save_pretrained(directory / BERT_TOKENIZER_DIR)
     return directory
+
+
+register_released_layout(ReleasedLayout(
+    backend="humanomni", recognises=is_official, read=read_official, export=export_official,
+    options=(LoadingOption("bert_tokenizer", "released HumanOmni/R1-Omni folders: bert-base-uncased's tokenizer "
+                           f"folder (vocab.txt) for the gate (default: ${BERT_TOKENIZER_ENV}, else "
+                           f"MODEL/{BERT_TOKENIZER_DIR})"),
+             LoadingOption("slow_fast", "released HumanOmni folders: the HumanOmni repository's slow-fast "
+                           "compressor (170 video tokens; R1-Omni's code, the default, uses all 392)", switch=True))))
