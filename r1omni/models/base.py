@@ -31,6 +31,7 @@ from r1omni.media import FaceReport, check_file, read_audio, read_face_frames, r
 from r1omni.models.cache import FeatureCache, array_hash, content_hash
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
 from r1omni.models.tokenizer import IM_END
+from r1omni.prompts import PLACEHOLDERS
 
 CONFIG_NAME, WEIGHTS_NAME = "r1omni_config.json", "model.safetensors"
 MODALITIES = ("video", "audio")
@@ -211,8 +212,10 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         encoders read and fill `feature_cache`."""
 
     @abstractmethod
-    def build_inputs(self, messages: list[dict], embeddings: dict, add_generation_prompt: bool = True) -> Prompt:
-        """Render the chat template and splice each ``<video>``/``<audio>`` placeholder's embeddings in."""
+    def splice(self, text: str, embeddings: dict, messages: list[dict]) -> Prompt:
+        """The rendered chat prompt `text` with each placeholder of `embeddings`' modalities (all
+        present: `build_inputs` checked) replaced by its embeddings, as the backend's LM reads them;
+        `messages` for a backend whose splice depends on the question (HumanOmni's gate)."""
 
     @abstractmethod
     def encoders(self) -> dict[str, nn.Module]:
@@ -232,6 +235,32 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         """Builders of tiny random instances, one per code path worth testing (the test matrix)."""
 
     # ------------------------------------------------------------------ media
+
+    def build_inputs(self, messages: list[dict], embeddings: dict, add_generation_prompt: bool = True) -> Prompt:
+        """Render the chat template and splice each ``<video>``/``<audio>`` placeholder's embeddings
+        in (`splice`); a placeholder whose modality the clip lacks is an error."""
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        used = [m for m, placeholder in PLACEHOLDERS.items() if placeholder in text]
+        absent = [m for m in used if m not in embeddings]
+        if absent:
+            raise ValueError(f"the prompt has {', '.join(PLACEHOLDERS[m] for m in absent)} but the clip has no "
+                             f"{' or '.join(absent)}")
+        return self.splice(text, {m: embeddings[m] for m in used}, messages)
+
+    def join_pieces(self, pieces: list[torch.Tensor]) -> Prompt:
+        """A prompt from pieces in order: token ids ``[n]`` (long, embedded here) and media
+        embeddings ``[T, H]`` (float, marked -1 in the prompt's ids)."""
+        embed = self.lm.get_input_embeddings()
+        embeds, ids = [], []
+        for piece in pieces:
+            if piece.is_floating_point():
+                embeds.append(piece.to(embed.weight.dtype))
+                ids.append(torch.full((len(piece),), -1, device=self.device))
+            elif len(piece):
+                embeds.append(embed(piece.to(self.device)))
+                ids.append(piece.to(self.device))
+        ids = torch.cat(ids)
+        return Prompt(torch.cat(embeds), ids, torch.arange(len(ids), device=self.device))
 
     def prompt(self, messages: list[dict], media: ClipMedia) -> Prompt:
         return self.build_inputs(messages, self.encode(media))
@@ -363,6 +392,23 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
             raise ConfigError("this policy already has LoRA adapters")
         self.config.lora = {"r": r, "lora_alpha": alpha, "lora_dropout": dropout, **settings}
         self._inject_lora(self.config.lora)
+
+    def language_model(self) -> nn.Module:
+        """The decoder whose weights `config.frozen: [lm]` freezes (the thinker's own for Qwen2.5-Omni)."""
+        return self.lm
+
+    def finish_building(self) -> None:
+        """What every backend's constructor ends with, once its parts exist: no feature cache yet,
+        the parts `config.frozen` names frozen, LoRA adapters when `config.lora`, and frozen
+        encoders in eval mode."""
+        self.feature_cache = None
+        for part in self.config.frozen:
+            module = self.language_model() if part == "lm" else self.encoders().get(part)
+            if module is not None:
+                module.requires_grad_(False)
+        if self.config.lora:
+            self._inject_lora(self.config.lora)
+        self.train(self.training)
 
     def _inject_lora(self, settings: dict) -> None:
         """Adapters on every linear layer of the LM's decoder blocks (not the encoders, not the

@@ -8,6 +8,7 @@ HumanOmni-0.5B shape) build it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class ComposedPolicy(TowerFeatures, OmniPolicy):
                  towers: dict[str, Tower] | None = None):
         super().__init__()
         config.validate()
+        config = copy.deepcopy(config)  # filled in below; the caller's stays as given
         self.config = config
         self.tokenizer = tokenizer
         self.lm = lm if lm is not None else _build_lm(config)
@@ -64,14 +66,7 @@ class ComposedPolicy(TowerFeatures, OmniPolicy):
                               f"{self.lm.get_input_embeddings().num_embeddings}")
         self.markers = {m: (vocab[a], vocab[b]) for m, (a, b) in MODALITY_MARKERS.items()}
         self.stop_ids = stop_token_ids(tokenizer)
-        self.feature_cache = None
-        for part in config.frozen:
-            module = self.lm if part == "lm" else self.towers[part] if part in self.towers else None
-            if module is not None:
-                module.requires_grad_(False)
-        if config.lora:
-            self._inject_lora(config.lora)
-        self.train(self.training)  # frozen towers to eval mode (OmniPolicy.train)
+        self.finish_building()
 
     def _projector(self, tower_width: int, width: int) -> nn.Sequential:
         layers = [nn.Linear(tower_width, self.config.projector_hidden), nn.GELU(),
@@ -102,46 +97,30 @@ class ComposedPolicy(TowerFeatures, OmniPolicy):
                 embeddings[modality] = self.projectors[modality](features.to(self.lm.dtype))
         return embeddings
 
-    def build_inputs(self, messages: list[dict], embeddings: dict[str, torch.Tensor],
-                     add_generation_prompt: bool = True) -> Prompt:
-        """Render the chat template and splice each placeholder's embeddings in, wrapped in its
-        modality's start and end markers."""
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-        embed = self.lm.get_input_embeddings()
-        pieces: list[tuple[str, object]] = [("text", text)]
+    def splice(self, text: str, embeddings: dict[str, torch.Tensor], messages: list[dict]) -> Prompt:
+        """Each text piece tokenised on its own, each placeholder's embeddings wrapped in its
+        modality's start and end marker tokens."""
+        pieces: list[tuple[str, str]] = [("text", text)]  # (text, its words) or (media, modality)
         for modality, placeholder in PLACEHOLDERS.items():
             split = []
             for kind, value in pieces:
                 if kind != "text" or placeholder not in value:
                     split.append((kind, value))
                     continue
-                parts = value.split(placeholder)
-                for i, part in enumerate(parts):
+                for i, part in enumerate(value.split(placeholder)):
                     if i:
                         split.append(("media", modality))
                     split.append(("text", part))
             pieces = split
-        used = {value for kind, value in pieces if kind == "media"}
-        absent = sorted(used - set(embeddings))
-        if absent:
-            raise ValueError(f"the prompt has {', '.join(PLACEHOLDERS[m] for m in absent)} but the clip has no "
-                             f"{' or '.join(absent)}")
-        ids, embeds = [], []
+        tensors = []
         for kind, value in pieces:
-            if kind == "text":
-                if not value:
-                    continue
-                tokens = torch.tensor(self.tokenizer(value, add_special_tokens=False)["input_ids"], dtype=torch.long)
-                ids.append(tokens)
-                embeds.append(embed(tokens.to(self.device)))
-            else:
+            if kind == "media":
                 start, end = self.markers[value]
-                media = embeddings[value].to(embed.weight.dtype)
-                ids += [torch.tensor([start]), torch.full((len(media),), -1), torch.tensor([end])]
-                embeds += [embed(torch.tensor([start], device=self.device)), media,
-                           embed(torch.tensor([end], device=self.device))]
-        ids = torch.cat(ids)
-        return Prompt(torch.cat(embeds), ids, torch.arange(len(ids), device=self.device))
+                tensors += [torch.tensor([start]), embeddings[value], torch.tensor([end])]
+            elif value:
+                tensors.append(torch.tensor(self.tokenizer(value, add_special_tokens=False)["input_ids"],
+                                            dtype=torch.long))
+        return self.join_pieces(tensors)
 
     @classmethod
     def tiny_variants(cls):

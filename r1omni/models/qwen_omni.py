@@ -12,6 +12,8 @@ of `SharedPrefixLM` apply unchanged.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -25,6 +27,7 @@ from r1omni.prompts import PLACEHOLDERS
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # Qwen2-VL's image processor defaults
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+SECONDS_PER_FRAME = 0.5  # between the sampled frames, for the thinker's temporal rotary positions
 # (start marker, content token, end marker): thinker config attributes naming the token ids
 TOKEN_ATTRIBUTES = {"video": ("vision_start_token_id", "video_token_index", "vision_end_token_id"),
                     "audio": ("audio_start_token_id", "audio_token_index", "audio_end_token_id")}
@@ -62,6 +65,7 @@ class QwenOmniPolicy(OmniPolicy):
         from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
         config.validate()
+        config = copy.deepcopy(config)  # filled in below; the caller's stays as given
         if config.backend != "qwen2_5_omni":
             raise ConfigError(f"QwenOmniPolicy needs backend 'qwen2_5_omni', got {config.backend!r}")
         if thinker is None:
@@ -80,17 +84,16 @@ class QwenOmniPolicy(OmniPolicy):
 
         self.features = WhisperFeatureExtractor(feature_size=thinker.config.audio_config.num_mel_bins)
         self.stop_ids = stop_token_ids(tokenizer)
-        self.feature_cache = None
         self._identities: dict[str, str] = {}
-        for part in config.frozen:
-            (thinker.model.language_model if part == "lm" else self.encoders()[part]).requires_grad_(False)
-        if config.lora:
-            self._inject_lora(config.lora)
+        self.finish_building()
 
     # ------------------------------------------------------------------ the interface
 
     def encoders(self) -> dict[str, nn.Module]:
         return {"video": self.lm.model.visual, "audio": self.lm.model.audio_tower}
+
+    def language_model(self) -> nn.Module:
+        return self.lm.model.language_model
 
     def replace_encoder(self, modality: str, module: nn.Module) -> None:
         setattr(self.lm.model, "visual" if modality == "video" else "audio_tower", module)
@@ -153,16 +156,10 @@ class QwenOmniPolicy(OmniPolicy):
         """``{modality: (embeddings [T, H], grid or mel-frame count)}`` for what the clip has."""
         return {m: self._features(m, media) for m in ("video", "audio") if media.get(m) is not None}
 
-    def build_inputs(self, messages: list[dict], embeddings: dict, add_generation_prompt: bool = True,
-                     seconds_per_frame: float = 0.5) -> Prompt:
-        """Chat prompt with each placeholder replaced by its start marker, one content token per
-        embedding and its end marker, and the thinker's 3-D rotary positions."""
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-        used = [m for m, placeholder in PLACEHOLDERS.items() if placeholder in text]
-        absent = [m for m in used if m not in embeddings]
-        if absent:
-            raise ValueError(f"the prompt has {', '.join(PLACEHOLDERS[m] for m in absent)} but the clip has no "
-                             f"{' or '.join(absent)}")
+    def splice(self, text: str, embeddings: dict, messages: list[dict]) -> Prompt:
+        """Each placeholder replaced by its start marker, one content token per embedding and its
+        end marker, and the thinker's 3-D rotary positions."""
+        used = list(embeddings)
         for modality in used:
             start, token, end = self.tokenizer.convert_ids_to_tokens(list(self.tokens[modality]))
             text = text.replace(PLACEHOLDERS[modality], start + token * len(embeddings[modality][0]) + end)
@@ -178,7 +175,7 @@ class QwenOmniPolicy(OmniPolicy):
             ids[None], video_grid_thw=embeddings["video"][1].to(self.device) if "video" in used else None,
             attention_mask=torch.ones_like(ids)[None],
             audio_seqlens=embeddings["audio"][1].to(self.device) if "audio" in used else None,
-            second_per_grids=torch.tensor([temporal * seconds_per_frame]))
+            second_per_grids=torch.tensor([temporal * SECONDS_PER_FRAME]))
         return Prompt(embeds, marked, positions[:, 0])
 
 

@@ -356,3 +356,23 @@ def test_clips_whose_features_are_cached_are_not_decoded(make_composed, tmp_path
     assert all(torch.allclose(before[m], after[m]) for m in ("video", "audio"))
     prompt = policy.prompt(build_messages(modalities=cached.present()), cached)
     assert (prompt.ids == -1).sum() == sum(len(e) for e in after.values())
+
+
+def test_building_a_policy_leaves_the_callers_config_as_given():
+    import copy
+
+    from r1omni.models.composed import NANO_LM
+    from r1omni.models.tokenizer import TINY_CORPUS, train_nano_tokenizer
+
+    tokenizer = train_nano_tokenizer(TINY_CORPUS, 300)
+    lm = {**NANO_LM, "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+          "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1}
+    config = PolicyConfig(backend="composed", lm=lm, towers={"video": {"kind": "frame_cnn", "channels": 8, "width": 16},
+                                                             "audio": {"kind": "mel_cnn", "width": 16}},
+                          projector_hidden=32, frozen=["video"])
+    given = copy.deepcopy(config)
+    policy = ComposedPolicy(config, tokenizer)
+    assert config == given  # the caller's config is as it was
+    assert policy.config != given and len(policy.config.lm) > len(given.lm)  # the policy's records the parts as built
+    assert not any(p.requires_grad for p in policy.towers["video"].parameters())
+    assert all(p.requires_grad for p in policy.towers["audio"].parameters()) and not policy.towers["video"].training

@@ -17,6 +17,7 @@ preprocessed tensors (the parity tests' entry point).
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
         from transformers import AutoConfig, AutoModelForCausalLM, BertConfig, BertModel
 
         config.validate()
+        config = copy.deepcopy(config)  # filled in below; the caller's stays as given
         if bert_tokenizer is None:
             raise ConfigError("the humanomni backend needs the BERT tokenizer of its gate (bert-base-uncased's "
                               "vocab.txt): pass bert_tokenizer=")
@@ -70,12 +72,7 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
         self.gate = nn.Sequential(nn.Linear(self.bert.config.hidden_size, options["gate_hidden"]), nn.GELU(),
                                   nn.Linear(options["gate_hidden"], 3))
         self.stop_ids = [tokenizer.eos_token_id]  # the official KeywordsStoppingCriteria(eos)
-        self.feature_cache = None
-        for part in config.frozen:
-            (self.lm if part == "lm" else self.towers[part]).requires_grad_(False)
-        if config.lora:
-            self._inject_lora(config.lora)
-        self.train(self.training)
+        self.finish_building()
 
     # ------------------------------------------------------------------ the interface
 
@@ -168,38 +165,24 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
                 ids += self.tokenizer(piece, add_special_tokens=False)["input_ids"]
         return ids
 
-    def build_inputs(self, messages: list[dict], embeddings: dict, add_generation_prompt: bool = True) -> Prompt:
+    def splice(self, text: str, embeddings: dict, messages: list[dict]) -> Prompt:
         """The official chat prompt with the clip's tokens spliced in; the video branches are mixed
         by the gate's weights for the last user message's instruction."""
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-        ids = self.prompt_ids(text)
-        used = [m for m, i in PLACEHOLDER_IDS.items() if i in ids]
-        absent = [m for m in used if m not in embeddings]
-        if absent:
-            raise ValueError(f"the prompt has {', '.join(PLACEHOLDERS[m] for m in absent)} but the clip has no "
-                             f"{' or '.join(absent)}")
         tokens = dict(embeddings)
-        if "video" in used:
+        if "video" in tokens:
             tokens["video"] = self.fuse(embeddings["video"], self.question_gate(instruction(messages)))
-        return self.splice(torch.tensor(ids), tokens)
+        return self.splice_ids(torch.tensor(self.prompt_ids(text)), tokens)
 
-    def splice(self, ids: torch.Tensor, tokens: dict[str, torch.Tensor]) -> Prompt:
+    def splice_ids(self, ids: torch.Tensor, tokens: dict[str, torch.Tensor]) -> Prompt:
         """Embed ids ``[L]`` and put each modality's tokens in place of its placeholder id."""
-        embed = self.lm.get_input_embeddings()
-        pieces, marked = [], []
-        start = 0
+        pieces, start = [], 0
         where = [(i, m) for i, value in enumerate(ids.tolist()) for m, pid in PLACEHOLDER_IDS.items() if value == pid]
         for index, modality in [*where, (len(ids), None)]:
-            text = ids[start:index].to(self.device)
-            pieces.append(embed(text))
-            marked.append(text)
+            pieces.append(ids[start:index])
             if modality is not None:
-                media = tokens[modality].to(embed.weight.dtype)
-                pieces.append(media)
-                marked.append(torch.full((len(media),), -1, device=self.device))
+                pieces.append(tokens[modality])
             start = index + 1
-        marked_ids = torch.cat(marked)
-        return Prompt(torch.cat(pieces), marked_ids, torch.arange(len(marked_ids), device=self.device))
+        return self.join_pieces(pieces)
 
     # ------------------------------------------------------------------ parity entry point
 
@@ -224,7 +207,7 @@ class HumanOmniPolicy(TowerFeatures, OmniPolicy):
                   "video.fused_tokens": self.fuse(branches, weights[0]),
                   "audio.whisper_last_hidden_state": whisper, "audio.pooled": pooled,
                   "audio.tokens": self.audio_tokens(pooled[0])}
-        prompt = self.splice(input_ids[0], {"video": stages["video.fused_tokens"], "audio": stages["audio.tokens"]})
+        prompt = self.splice_ids(input_ids[0], {"video": stages["video.fused_tokens"], "audio": stages["audio.tokens"]})
         stages["lm.inputs_embeds"] = prompt.embeds[None]
         stages["lm.logits"] = self.lm(inputs_embeds=prompt.embeds[None], position_ids=prompt.positions[None]).logits
         return stages
