@@ -204,7 +204,7 @@ def prompt_length(model: Path, manifest: Path) -> int:
     """Tokens of the first clip's prompt (media and text) for `model`."""
     from r1omni.data import read_manifest
     from r1omni.models import OmniPolicy
-    from r1omni.train.examples import make_example
+    from r1omni.train.stream import make_example
 
     policy = OmniPolicy.from_pretrained(model, device="cpu")
     example = make_example(read_manifest(manifest)[0], policy, ("video", "audio"))

@@ -195,8 +195,8 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> None:
-    from r1omni.train.perception import PerceptionSettings
-    from r1omni.train.pretrain import PretrainSettings, pretrain
+    from r1omni.pretrain import PretrainSettings, pretrain
+    from r1omni.pretrain.perception import PerceptionSettings
 
     check_out_folder(args.out)
     settings = PretrainSettings()
@@ -212,8 +212,8 @@ def _pretrain_face(args: argparse.Namespace) -> None:
     from r1omni.data import read_manifest
     from r1omni.labels import vocabulary
     from r1omni.models.towers import save_tower
+    from r1omni.pretrain.face_tower import face_arrays, train_face_tower
     from r1omni.progress import progress_bar
-    from r1omni.train.face_tower import face_arrays, train_face_tower
 
     check_out_folder(args.out)
     classes = vocabulary(args.labels)
@@ -368,7 +368,7 @@ def _demo(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from r1omni.demo import STAGES, run_demo, run_seeds
-    from r1omni.eval.demo_report import CONSOLE_HEADER, table_rows, verdicts
+    from r1omni.demo.report import CONSOLE_HEADER, table_rows, verdicts
 
     console = Console()
 

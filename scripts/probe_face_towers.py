@@ -54,7 +54,7 @@ def scored(labels, predictions) -> dict:
 def main() -> None:
     from r1omni.data.adapters import scan_dataset
     from r1omni.models.towers import FaceCNN, load_tower
-    from r1omni.train.face_tower import face_arrays
+    from r1omni.pretrain.face_tower import face_arrays
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder with fer2013/ and ckplus48/")

@@ -15,7 +15,7 @@ LAYERS = [
     {"eval"},
     {"rl"},
     {"train"},
-    {"demo", "cli", "serve", "__init__"},
+    {"demo", "pretrain", "cli", "serve", "__init__"},
 ]
 
 
@@ -96,3 +96,13 @@ def test_nothing_outside_models_names_a_backend():
                 found += [f"{module} -> {a.name}" for a in node.names
                           if any(a.name == m or a.name.startswith(m + ".") for m in modules)]
     assert modules and not found, "\n".join(found)
+
+
+def test_every_module_is_in_the_architecture_map():
+    """docs/architecture.md's module map names every module (a package by its folder)."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    names = [f"`{p.relative_to(PACKAGE).parent.as_posix()}/`" if p.name == "__init__.py"
+             else f"`{p.relative_to(PACKAGE).as_posix()}`" for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE
+             or p.name != "__init__.py"]
+    missing = sorted(name for name in names if name not in text)
+    assert not missing, "not in docs/architecture.md's module map: " + ", ".join(missing)

@@ -7,8 +7,8 @@ import pytest
 
 from r1omni.cli import main
 from r1omni.demo import STAGES, check_out_dir
+from r1omni.demo.report import quarter_means, verdicts, write_seed_summary
 from r1omni.errors import R1OmniError
-from r1omni.eval.demo_report import quarter_means, verdicts, write_seed_summary
 
 
 @pytest.fixture(scope="module")

@@ -301,7 +301,7 @@ def _vgg_block(inputs: int, outputs: int) -> list[nn.Module]:
 
 class FaceNet(Tower):
     """A face-expression CNN r1omni trains itself on FER-2013's training faces (`r1omni pretrain-face`,
-    r1omni.train.face_tower): seven 3x3 convolutions with BatchNorm in four stages (48 -> 6 px),
+    r1omni.pretrain.face_tower): seven 3x3 convolutions with BatchNorm in four stages (48 -> 6 px),
     global average pooling, a 256-wide layer whose output is the frame's one token, and the
     7-class head it was trained through. Frames are read as `FaceCNN` reads them (grey, 48 px),
     cropped to the face by the policy when `find_face`."""

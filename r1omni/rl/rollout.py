@@ -1,6 +1,6 @@
 """Rollout: G completions per prompt from the shared-prefix generator, and their rewards.
 
-An example is a training example (`r1omni.train.examples.Example`: `row`, `messages`, `media`).
+An example is a training example (`r1omni.train.stream.Example`: `row`, `messages`, `media`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from r1omni.prompts import MODALITIES
 from r1omni.train.checkpoint import keep_newest, load_checkpoint, optimizer_state, save_checkpoint
 from r1omni.train.config import RunConfig, save_config
 from r1omni.train.dist import ShardedPolicy, average_gradients, distributed_mode, init_distributed, process_info
-from r1omni.train.examples import Position, RowStream, texts_for_tokenizer
+from r1omni.train.stream import Position, RowStream, texts_for_tokenizer
 
 
 class TrainingError(R1OmniError):

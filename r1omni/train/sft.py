@@ -22,8 +22,8 @@ from r1omni.train.alignment import (
     warm_up_projectors,
 )
 from r1omni.train.config import SFTSettings
-from r1omni.train.examples import Example
 from r1omni.train.loop import TrainState, update
+from r1omni.train.stream import Example
 
 
 def target_text(row, target: str) -> str:

@@ -11,8 +11,8 @@ from r1omni.data.manifest import ClipRow
 from r1omni.data.synth import SynthWorld, WorldConfig
 from r1omni.media import write_audio, write_video
 from r1omni.prompts import GIVEN
-from r1omni.train.examples import make_example
 from r1omni.train.sft import target_text
+from r1omni.train.stream import make_example
 
 WORLD = SynthWorld(WorldConfig(seed=3, sizes={"test": 2}))
 

@@ -8,8 +8,8 @@ import pytest
 from r1omni.models import OmniPolicy, build_preset
 from r1omni.models.cache import content_hash
 from r1omni.models.presets import NANO_BASE
-from r1omni.train.perception import CueTargets
-from r1omni.train.pretrain import BUILD_NAME, PretrainSettings, settings_from_json
+from r1omni.pretrain import BUILD_NAME, PretrainSettings, settings_from_json
+from r1omni.pretrain.perception import CueTargets
 
 
 def test_the_shipped_base_is_the_recorded_build_of_the_default_settings():

@@ -11,7 +11,7 @@ from r1omni.cli import main
 from r1omni.data import scan_dataset, write_manifest
 from r1omni.errors import ConfigError
 from r1omni.models.towers import FaceNet, load_tower
-from r1omni.train.face_tower import face_arrays, train_face_tower
+from r1omni.pretrain.face_tower import face_arrays, train_face_tower
 
 from corpora import shared_data
 
@@ -55,7 +55,7 @@ def test_the_shipped_tower_recognises_real_faces_it_never_trained_on():
     faces, 40 a class (measured on all 3,589: UAR 56.7%; chance 14%)."""
     from r1omni.eval.metrics import uar
     from r1omni.models.presets import FACE_TOWER
-    from r1omni.train.face_tower import expression_predictions
+    from r1omni.pretrain.face_tower import expression_predictions
 
     tower = load_tower(FACE_TOWER)
     rows = [r for r in scan_dataset("fer2013", shared_data("fer2013")).rows if r.split == "test"]

@@ -9,10 +9,10 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import ConfigError
 from r1omni.models import OmniPolicy
 from r1omni.train.config import load_config
-from r1omni.train.examples import media_bytes
 from r1omni.train.loop import setup
 from r1omni.train.sft import target_ids, target_text, warm_up
 from r1omni.train.stages import train, train_from
+from r1omni.train.stream import media_bytes
 
 
 def test_targets():

@@ -20,7 +20,7 @@ from torch import nn
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.models import ClipMedia, OmniPolicy
-from r1omni.train.augment import augment_audio, augment_frames
+from r1omni.pretrain.augment import augment_audio, augment_frames
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""`r1omni pretrain`: the nano base model, built once and shipped, as HumanOmni is for R1-Omni.
+"""`r1omni pretrain`: the nano base model, built once and shipped, as HumanOmni is for R1-Omni
+(this package also trains r1omni's own face tower, `face_tower`: `r1omni pretrain-face`).
 
 Three phases on a synthetic world of its own (seed 1000: people the demo's worlds never show):
 1. perception: the towers regress every clip's recorded cues (action units, prosody) under
@@ -32,9 +33,9 @@ from r1omni.eval.metrics import uar as emotion_uar
 from r1omni.models import OmniPolicy, nano
 from r1omni.models.base import WEIGHTS_NAME
 from r1omni.models.cache import content_hash
+from r1omni.pretrain.perception import CueTargets, PerceptionSettings, decode_all, pooled_features, pretrain_towers
 from r1omni.progress import StageTimer
 from r1omni.train.config import DataConfig, ModelConfig, RunConfig, SFTSettings, TrainConfig
-from r1omni.train.perception import CueTargets, PerceptionSettings, decode_all, pooled_features, pretrain_towers
 from r1omni.train.stages import train
 
 BUILD_NAME = "build.json"

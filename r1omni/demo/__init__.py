@@ -145,7 +145,7 @@ def run_demo(out: str | Path, quick: bool = False, seed: int = 0, workers: int =
     stage on both test sets and write results.json, report.md and the plots under `out`."""
     from r1omni.data import read_manifest
     from r1omni.data.synth import WorldConfig, world_is_complete, write_world
-    from r1omni.eval.demo_report import write_outputs
+    from r1omni.demo.report import write_outputs
     from r1omni.models import FeatureCache, load_policy
     from r1omni.models.cache import fill_cache
 
@@ -330,7 +330,7 @@ def run_seeds(out: str | Path, seeds: list[int], quick: bool = False, workers: i
     """The demo once per seed (world and training), under `out/seed-S`; then the mean and spread
     of every stage's scores and of the GRPO differences, written to `out/seeds.json` and
     `out/seeds.md`."""
-    from r1omni.eval.demo_report import write_seed_summary
+    from r1omni.demo.report import write_seed_summary
 
     out = Path(out)
     runs = {}
