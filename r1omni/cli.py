@@ -658,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="which modalities the model sees (R1-Omni's flag; default: those it was trained on)")
     predict.add_argument("--out", type=Path, help="write predictions to FILE.jsonl or FILE.csv")
     predict.add_argument("--prompt",
-                       help="prompt preset, r1omni, options or mixed (default: the model's training prompt)")
+                       help="the prompt: r1omni, options or mixed (default: the model's training prompt)")
     predict.add_argument("--labels", help="label vocabulary for answers, e.g. dfew (default: the model's training "
                          "labels, else any known emotion)")
     predict.add_argument("--probabilities", action="store_true",
@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which modalities the model sees (default: those it was trained on)")
     evaluate.add_argument("--ablate", action="store_true", help="video+audio, video only and audio only side by side")
     evaluate.add_argument("--prompt",
-                       help="prompt preset, r1omni, options or mixed (default: the model's training prompt)")
+                       help="the prompt: r1omni, options or mixed (default: the model's training prompt)")
     evaluate.add_argument("--labels", help="answer vocabulary, e.g. dfew (default: the model's training labels, else "
                           "any known emotion); rows labelled outside it are dropped and counted")
     evaluate.add_argument("--standardize", choices=("model", "corpus"), default="model",

@@ -1,4 +1,4 @@
-"""Chat prompts (the paper's preset and a label-listing one) and answer extraction."""
+"""Chat prompts (the paper's and label-listing ones, named in `PROMPTS`) and answer extraction."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ FORMAT_INSTRUCTION = (
 
 
 @dataclass(frozen=True)
-class PromptPreset:
+class NamedPrompt:
     """A user question; `{labels}` in it is filled with the allowed labels."""
 
     name: str
@@ -32,20 +32,20 @@ class PromptPreset:
         return "{labels}" in self.question
 
 
-PRESETS: dict[str, PromptPreset] = {
+PROMPTS: dict[str, NamedPrompt] = {
     # The R1-Omni training prompt, verbatim: no label list is given.
-    "r1omni": PromptPreset(
+    "r1omni": NamedPrompt(
         "r1omni",
         "As an emotional recognition expert; throughout the video, which emotion conveyed by the "
         "characters is the most obvious to you?  " + FORMAT_INSTRUCTION,
     ),
     # Perception pre-training (captions): what is seen and heard, no emotion asked for.
-    "describe": PromptPreset(
+    "describe": NamedPrompt(
         "describe",
         "Describe what the person's face shows and what their voice sounds like throughout the clip.",
     ),
     # Names the allowed answers, which stops answers outside the vocabulary scoring zero.
-    "options": PromptPreset(
+    "options": NamedPrompt(
         "options",
         "As an emotional recognition expert; throughout the clip, which emotion conveyed by the "
         "characters is the most obvious to you? Choose exactly one of: {labels}.  "
@@ -53,7 +53,7 @@ PRESETS: dict[str, PromptPreset] = {
     ),
     # For training on rows that carry a face only, a voice only or both: says which the model is
     # given, then asks as `options` does.
-    "mixed": PromptPreset(
+    "mixed": NamedPrompt(
         "mixed",
         "{given} As an emotional recognition expert; which emotion conveyed by the person is the most "
         "obvious to you? Choose exactly one of: {labels}.  " + FORMAT_INSTRUCTION,
@@ -66,27 +66,27 @@ GIVEN = {("video",): "You see the person's picture only; there is no sound.",
          ("video", "audio"): "You see the person and hear their voice."}
 
 
-def lists_labels(preset: str) -> bool:
-    """Whether prompt preset `preset` lists the allowed labels (and so needs them)."""
-    return preset in PRESETS and PRESETS[preset].needs_labels
+def lists_labels(prompt: str) -> bool:
+    """Whether the prompt named `prompt` lists the allowed labels (and so needs them)."""
+    return prompt in PROMPTS and PROMPTS[prompt].needs_labels
 
 
 def build_messages(
-    preset: str = "r1omni",
+    prompt: str = "r1omni",
     modalities: Iterable[str] = MODALITIES,
     labels: Sequence[str] | None = None,
     system: str | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages for one clip: placeholders for the modalities present, then the question."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown prompt preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    chosen = PRESETS[preset]
+    if prompt not in PROMPTS:
+        raise ValueError(f"unknown prompt {prompt!r}; choose one of: {', '.join(PROMPTS)}")
+    chosen = PROMPTS[prompt]
     present = list(dict.fromkeys(modalities))
     unknown = [m for m in present if m not in PLACEHOLDERS]
     if unknown or not present:
         raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {present}")
     if chosen.needs_labels and not labels:
-        raise ValueError(f"prompt preset {preset!r} lists the allowed labels: pass labels=")
+        raise ValueError(f"prompt {prompt!r} lists the allowed labels: pass labels=")
     # Keep the order video, audio whatever order the caller gave.
     shown = tuple(m for m in MODALITIES if m in present)
     question = chosen.question.format(labels=", ".join(labels or ()), given=GIVEN[shown])

@@ -27,7 +27,7 @@ def test_options_preset_lists_labels_and_requires_them():
     assert "happy, sad, neutral, angry, surprise, disgust, fear" in content
     with pytest.raises(ValueError, match="labels"):
         build_messages("options")
-    with pytest.raises(ValueError, match="unknown prompt preset"):
+    with pytest.raises(ValueError, match="unknown prompt"):
         build_messages("chatty")
 
 

@@ -9,7 +9,6 @@ folder the smol-omni preset reads (`tower.json`, `tower.safetensors`, and `train
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +20,7 @@ from r1omni.errors import ConfigError, R1OmniError
 from r1omni.eval.metrics import uar as unweighted_average_recall
 from r1omni.media import read_frames
 from r1omni.models.towers import FaceNet
+from r1omni.progress import StageTimer
 
 
 def face_arrays(rows: list[ClipRow], progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -75,21 +75,22 @@ def train_face_tower(train: np.ndarray, labels: list[str], val: np.ndarray, val_
     optimizer = torch.optim.AdamW(tower.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * batches)
     record, best, best_state = [], -1.0, None
-    started = time.perf_counter()
+    timer = StageTimer()  # the epochs' seconds so far, in the record
     for epoch in range(epochs):
-        tower.train()
-        order = torch.randperm(len(x), generator=rng)
-        for b in range(batches):
-            take = order[b * 64 : (b + 1) * 64]
-            loss = loss_fn(tower.expression_logits(_augment(x[take], rng)), y[take])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        predicted = [classes[i] for i in expression_predictions(tower, x_val)]
-        uar = unweighted_average_recall(val_labels, predicted)
+        with timer("epochs"):
+            tower.train()
+            order = torch.randperm(len(x), generator=rng)
+            for b in range(batches):
+                take = order[b * 64 : (b + 1) * 64]
+                loss = loss_fn(tower.expression_logits(_augment(x[take], rng)), y[take])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+            predicted = [classes[i] for i in expression_predictions(tower, x_val)]
+            uar = unweighted_average_recall(val_labels, predicted)
         record.append({"epoch": epoch + 1, "val_uar": round(uar, 4), "loss": round(loss.item(), 4),
-                       "seconds": round(time.perf_counter() - started, 1)})
+                       "seconds": round(timer.totals["epochs"], 1)})
         say(f"epoch {epoch + 1}/{epochs}: validation UAR {uar:.1%} ({record[-1]['seconds']:.0f} s)")
         if uar > best:
             best, best_state = uar, {k: v.clone() for k, v in tower.state_dict().items()}

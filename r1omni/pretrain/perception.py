@@ -9,7 +9,6 @@ in memory; each step draws clips, a few frames of each, and augments them (`augm
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -21,6 +20,7 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.models import ClipMedia, OmniPolicy
 from r1omni.pretrain.augment import augment_audio, augment_frames
+from r1omni.progress import StageTimer
 
 
 @dataclass
@@ -96,32 +96,33 @@ def pretrain_towers(policy: OmniPolicy, rows: list[ClipRow], media: list[ClipMed
     generator = torch.Generator().manual_seed(settings.seed)
     frames = media[0].frames.shape[0]
     inner = list(range(1, frames - 1)) if frames > 2 else list(range(frames))
-    started, losses = time.perf_counter(), {}
+    timer, losses = StageTimer(), {}
     policy.train()
-    for step in range(1, settings.steps + 1):
-        chosen = rng.choice(len(rows), min(settings.clips_per_step, len(rows)), replace=False)
-        picked = sorted(rng.choice(inner, min(settings.frames_per_clip, len(inner)), replace=False))
-        video = [towers["video"].preprocess(media[i].frames[picked]) for i in chosen]
-        if settings.augment:
-            video = list(augment_frames(torch.stack(video).flatten(0, 1), generator).view(len(chosen), len(picked),
-                                                                                           *video[0].shape[1:]))
-        audio = [towers["audio"].preprocess(augment_audio(media[i].audio, rng) if settings.augment else media[i].audio)
-                 for i in chosen]
-        inputs = {"video": video, "audio": audio}
-        total = 0.0
-        for modality in targets.FIELDS:
-            predicted = heads[modality](_pooled(policy, modality, inputs[modality]))
-            loss = ((predicted - torch.from_numpy(targets.values[modality][chosen])) ** 2).mean()
-            losses[modality] = float(loss.detach())
-            total = total + loss
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        schedule.step()
-        if progress is not None:
-            progress(step, dict(losses))
+    with timer("training"):
+        for step in range(1, settings.steps + 1):
+            chosen = rng.choice(len(rows), min(settings.clips_per_step, len(rows)), replace=False)
+            picked = sorted(rng.choice(inner, min(settings.frames_per_clip, len(inner)), replace=False))
+            video = [towers["video"].preprocess(media[i].frames[picked]) for i in chosen]
+            if settings.augment:
+                frames_in = torch.stack(video)  # [clips, frames, C, H, W]
+                video = list(augment_frames(frames_in.flatten(0, 1), generator).view(frames_in.shape))
+            audio = [towers["audio"].preprocess(augment_audio(media[i].audio, rng) if settings.augment
+                                                else media[i].audio) for i in chosen]
+            inputs = {"video": video, "audio": audio}
+            total = 0.0
+            for modality in targets.FIELDS:
+                predicted = heads[modality](_pooled(policy, modality, inputs[modality]))
+                loss = ((predicted - torch.from_numpy(targets.values[modality][chosen])) ** 2).mean()
+                losses[modality] = float(loss.detach())
+                total = total + loss
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            schedule.step()
+            if progress is not None:
+                progress(step, dict(losses))
     policy.weights_changed()
-    return {"final_loss": losses, "seconds": round(time.perf_counter() - started, 1), "settings": asdict(settings),
+    return {"final_loss": losses, "seconds": round(timer.totals["training"], 1), "settings": asdict(settings),
             "targets": targets.names}
 
 

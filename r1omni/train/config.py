@@ -19,7 +19,7 @@ from r1omni.checks import choice_problems, is_number, range_problems
 from r1omni.errors import ConfigError
 from r1omni.labels import vocabulary
 from r1omni.models.presets import PRESETS as MODEL_PRESETS
-from r1omni.prompts import PRESETS as PROMPT_PRESETS
+from r1omni.prompts import PROMPTS
 from r1omni.rl.settings import PRESETS as GRPO_PRESETS
 from r1omni.rl.settings import GRPOSettings
 from r1omni.train.alignment import measured_levels
@@ -46,7 +46,7 @@ class DataConfig:
     train: str = ""  # manifest JSONL
     val: str | None = None  # manifest for periodic evaluation
     modalities: list[str] = field(default_factory=lambda: ["video", "audio"])
-    prompt: str = "r1omni"  # prompt preset
+    prompt: str = "r1omni"  # a prompt of r1omni.prompts.PROMPTS
     labels: str = "dfew"  # label vocabulary for the `options` prompt and evaluation
     max_rows: int | None = None  # use only the first rows (quick runs)
     val_rows: int | None = None
@@ -168,7 +168,7 @@ class RunConfig:
         problems += self.grpo.problems(t.batch_size, running=self.kind == "grpo") + self.sft.problems()
         problems += choice_problems([("train.scheduler", t.scheduler, ("cosine", "linear", "constant")),
                                      ("train.distributed", t.distributed, ("auto", "ddp", "fsdp")),
-                                     ("data.prompt", self.data.prompt, tuple(PROMPT_PRESETS)),
+                                     ("data.prompt", self.data.prompt, tuple(PROMPTS)),
                                      ("model.preset", self.model.preset, tuple(MODEL_PRESETS))])
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from r1omni.models import FeatureCache, OmniPolicy, build_preset, load_policy
 from r1omni.models.cache import default_cache_dir
 from r1omni.models.standardize import fit_standardizers
 from r1omni.predict import Predictor
-from r1omni.progress import progress_bar
+from r1omni.progress import StageTimer, progress_bar
 from r1omni.prompts import MODALITIES
 from r1omni.train.checkpoint import keep_newest, load_checkpoint, optimizer_state, save_checkpoint
 from r1omni.train.config import RunConfig, save_config
@@ -350,11 +349,12 @@ def run(state: TrainState, step: Callable[[TrainState], dict], status: Callable[
     with progress_bar(*columns, disable=state.rank != 0) as bar:
         task = bar.add_task(stage, total=state.total_steps, completed=state.step, status="")
         while state.step < state.total_steps:
-            started = time.perf_counter()
-            metrics = step(state)
+            timer = StageTimer()
+            with timer("step"):
+                metrics = step(state)
             state.step += 1
             metrics.update(step=state.step, epoch=round(state.stream.epoch_fraction(), 4),
-                           lr=state.scheduler.get_last_lr()[0], seconds=round(time.perf_counter() - started, 3))
+                           lr=state.scheduler.get_last_lr()[0], seconds=round(timer.totals["step"], 3))
             if train.eval_every and (state.step % train.eval_every == 0 or state.step == state.total_steps):
                 metrics.update(validate(state))
             if state.step % train.log_every == 0 or state.step == state.total_steps:

@@ -18,7 +18,7 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.models import ClipMedia, OmniPolicy
-from r1omni.prompts import GIVEN, PRESETS, build_messages, lists_labels
+from r1omni.prompts import GIVEN, PROMPTS, build_messages, lists_labels
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def make_example(row: ClipRow, policy: OmniPolicy, modalities, prompt: str = "r1
 def texts_for_tokenizer(rows: list[ClipRow]) -> list[str]:
     """What a model trained on `rows` reads and writes: the prompts, every label, and the rows'
     captions and reasoning targets (a fresh preset that trains its tokenizer learns them)."""
-    texts = [preset.question for preset in PRESETS.values()] + list(GIVEN.values()) + list(ALL_LABELS)
+    texts = [prompt.question for prompt in PROMPTS.values()] + list(GIVEN.values()) + list(ALL_LABELS)
     for row in rows:
         texts += [text for text in (row.caption, row.rationale) if text]
         texts.append(f"<think>{row.rationale or ''}</think>\n<answer>{row.label}</answer>")
