@@ -455,14 +455,11 @@ def _device_options(parser: argparse.ArgumentParser) -> None:
                         help="weights and activations (default: bfloat16 on a GPU that supports it, else float32)")
 
 
-MODEL_COMMANDS: set[str] = set()  # prog names of the commands that load a model (`_loads_a_model`)
-
-
 def _loads_a_model(parser: argparse.ArgumentParser) -> None:
     """Mark a command that loads a model: the options backends take to read their released folders
     (r1omni.models.loading_options: --bert-tokenizer …) are added to it by `parse_command_line`,
     which imports the models only for such a command, so that the other commands start at once."""
-    MODEL_COMMANDS.add(parser.prog)
+    parser.set_defaults(loads_model=True)
 
 
 def _named_command(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
@@ -773,7 +770,7 @@ def parse_command_line(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _named_command(parser, argv)
-    if command.prog in MODEL_COMMANDS:
+    if command.get_default("loads_model"):
         _add_model_options(command)
     return parser.parse_args(argv)
 
