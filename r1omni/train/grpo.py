@@ -55,13 +55,13 @@ def grpo_step(state: TrainState, rollout=None, logprobs=None) -> dict:
         ref = fixed_logprobs(state, logprobs, state.reference, batch, parts) if state.reference is not None else None
     statistics = []
     with timer("update"):
-        lengths = torch.tensor([len(c) for c in batch.completions], dtype=torch.float32)
-        active = float(gather(state, lengths).sum()) / state.processes  # dapo: global tokens / processes
+        lengths = gather(state, torch.tensor([len(c) for c in batch.completions], dtype=torch.float32))  # [B]
+        active = float(lengths.sum()) / state.processes  # dapo: global tokens / processes
         for _ in range(g.num_iterations):
             metrics, stats = update(state, parts, lambda part: micro_loss(state, logprobs, batch, part, advantages,
                                                                           old, ref, active, len(parts)))
             statistics += stats
-    metrics.update(rollout_metrics(state, batch, rewards, statistics), **timer.metrics())
+    metrics.update(rollout_metrics(state, batch, rewards, lengths, statistics), **timer.metrics())
     return metrics
 
 
@@ -141,15 +141,16 @@ def micro_loss(state: TrainState, logprobs, batch: Rollout, part: MicroBatch, ad
     return (loss if g.loss_type == "dapo" else loss / parts), stats
 
 
-def rollout_metrics(state: TrainState, batch: Rollout, rewards: torch.Tensor, statistics: list[dict]) -> dict:
+def rollout_metrics(state: TrainState, batch: Rollout, rewards: torch.Tensor, lengths: torch.Tensor,
+                    statistics: list[dict]) -> dict:
+    """The step's rollout figures; `rewards` and `lengths` ``[B]`` of the global batch."""
     G = state.config.grpo.num_generations
-    lengths = torch.tensor([len(c) for c in batch.completions], dtype=torch.float32)
     clipped = [s["clipped"] for s in statistics]
     kl = [s["kl"] for s in statistics if "kl" in s]
     metrics = dict(
         reward=float(rewards.mean()), reward_std=float(rewards.std()),
         accuracy=float(gather(state, batch.accuracy).mean()), format=float(gather(state, batch.formatted).mean()),
-        completion_length=float(gather(state, lengths).mean()),
+        completion_length=float(lengths.mean()),
         frac_reward_zero_std=float(zero_std_groups(rewards, G).float().mean()),
         clip_ratio=sum(clipped) / max(1, len(clipped)),
     )
