@@ -249,6 +249,10 @@ def _predict(args: argparse.Namespace) -> int:
     if args.check_claims and model.voice_levels is None:
         raise R1OmniError(f"--check-claims: {args.model} was not trained on measured rationales (r1omni data "
                           "describe-voice), so its reasoning has no measured vocabulary to check")
+    if args.standardize == "clips":
+        fitted = model.standardize_on_paths(paths, MODAL_SETTINGS[args.modal] if args.modal else None)
+        print(f"standardising {', '.join(fitted)} features by the statistics of the {len(paths)} clips given "
+              f"({', '.join(f'{n} read for {m}' for m, n in fitted.items())})")
     done = writer.resumed_batches([str(p) for p in paths], args.batch_size) if writer else []
     if writer is not None:
         writer.start(done)
@@ -289,6 +293,7 @@ def _shown(r) -> str:
     else:
         shown = "(no answer)"
     lines = [f"{r.id}: {shown}", f"  reasoning: {r.reasoning or '(none)'}"]
+    lines += [f"  {modality} features standardised by: {whose}" for modality, whose in (r.statistics or {}).items()]
     for claim in r.claims or ():
         mark = {True: "holds", False: "does not hold", None: "not judged"}[claim["holds"]]
         measured = f" (measured: {claim['measured']}, {claim['value']:.2f})" if "measured" in claim else ""
@@ -664,6 +669,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="measure each clip's sound (eGeMAPS) and mark every pitch, loudness, variation and "
                               "tempo level the reasoning states as holding or not (models trained on measured "
                               "rationales: r1omni data describe-voice)")
+    predict.add_argument("--standardize", choices=("model", "clips"), default="model",
+                         help="feature statistics for models that standardise tower features: the model's training "
+                              "clips' (model, default) or those of the clips given, together (clips: a folder of "
+                              "your own recordings, fitted without labels)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out "
                          "(its OUT.partial): no row lost, none twice")
@@ -688,9 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the prompt: r1omni, options or mixed (default: the model's training prompt)")
     evaluate.add_argument("--labels", help="answer vocabulary, e.g. dfew (default: the model's training labels, else "
                           "any known emotion); rows labelled outside it are dropped and counted")
-    evaluate.add_argument("--standardize", choices=("model", "corpus"), default="model",
+    evaluate.add_argument("--standardize", choices=("model", "corpus", "speaker"), default="model",
                           help="feature statistics for models that standardise tower features: the training "
-                               "corpus's (model, default) or the evaluated manifest's own clips (corpus)")
+                               "clips' (model, default), each corpus's own clips in the manifest (corpus) or each "
+                               "speaker's own clips (speaker); fitted without labels")
     evaluate.add_argument("--measure", action="store_true",
                           help="measure each clip's sound (eGeMAPS) into voice levels against the model's terciles "
                                "and score the reasoning's stated levels against them (faithfulness)")

@@ -25,6 +25,7 @@ from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from r1omni.models import ClipMedia, OmniPolicy, load_policy, loading_options
 from r1omni.models.shared_prefix import Prompt
+from r1omni.models.standardize import statistics_used
 from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think, lists_labels
 
 
@@ -50,6 +51,9 @@ class Prediction:
     # Where the face was found in the frames the model saw (r1omni.media.FaceReport as JSON), for
     # a model whose video tower reads faces
     faces: dict | None = None
+    # Modality -> whose feature statistics standardised the clip's tower features, in words (a
+    # model that standardises them: the model's training clips', or a corpus's or speaker's own)
+    statistics: dict[str, str] | None = None
 
     @classmethod
     def failed(cls, name: str, error: str) -> Prediction:
@@ -57,7 +61,7 @@ class Prediction:
         return cls(name, None, None, None, "", False, error)
 
     def to_json(self) -> dict:
-        optional = ("label", "cues", "probabilities", "measured", "claims", "faces")
+        optional = ("label", "cues", "probabilities", "measured", "claims", "faces", "statistics")
         return {k: v for k, v in asdict(self).items() if k not in optional or v is not None}
 
 
@@ -208,18 +212,30 @@ class Predictor:
         # The terciles the model's voice-level words mean (a model trained on measured rationales).
         self.voice_levels = {k: tuple(v) for k, v in task["voice_levels"].items()} if task.get("voice_levels") else None
         self._egemaps = None
+        self.statistics_of: dict[str, str | None] = {}  # clip name -> its statistics group (standardize_on)
 
-    def standardize_on(self, rows: list[ClipRow], modalities=None, progress=None) -> dict[str, int]:
-        """Refit the model's feature standardisation on these clips' own (unlabelled) statistics,
-        e.g. a test corpus recorded elsewhere; returns clips fitted per modality. Unreadable clips
-        are skipped here (prediction reports them)."""
-        from r1omni.models.standardize import fit_standardizers
+    def standardize_on(self, rows: list[ClipRow], by: str = "corpus", modalities=None, progress=None) -> dict[str, int]:
+        """Standardise these rows' features by their own (unlabelled) statistics from now on: each
+        corpus's (`by="corpus"`) or each speaker's (``"speaker"``), fitted on these rows' clips, as
+        for a test corpus recorded elsewhere; any other clip keeps the model's training statistics.
+        Returns clips fitted per modality. Unreadable clips are skipped here (prediction reports
+        them)."""
+        from r1omni.models.standardize import fit_standardizers, statistics_group
 
         if not self.policy.feature_standardizers():
             raise R1OmniError("this model standardises no tower features; there is nothing to refit")
         wanted = tuple(modalities or self.modalities)
-        clips = (media for _, media in self.policy.readable_clips(rows, wanted))
-        return fit_standardizers(self.policy, clips, progress, wanted)
+        clips = (media for _, media in self.policy.readable_clips(rows, wanted, by))
+        fitted = fit_standardizers(self.policy, clips, progress, wanted, groups=True, own=())
+        self.statistics_of = {r.id: statistics_group(r, by) for r in rows}
+        return fitted
+
+    def standardize_on_paths(self, paths: Iterable[str | Path], modalities=None) -> dict[str, int]:
+        """`standardize_on` for files given directly (`predict_paths`): the clips' statistics
+        together, as one group ("the N clips given")."""
+        paths = media_paths(paths)
+        named = [ClipRow(str(path), "", f"the {len(paths)} clips given", *streams_of(path)) for path in paths]
+        return self.standardize_on(named, "corpus", modalities)
 
     def _messages(self, modalities) -> list[dict]:
         return build_messages(self.prompt, modalities, labels=self.vocab if lists_labels(self.prompt) else None)
@@ -236,6 +252,7 @@ class Predictor:
         media = self.policy.read_clip(video, audio, modalities)
         if not media.present():
             raise R1OmniError(f"{name}: has no {' or '.join(modalities)} stream the model can use")
+        media.statistics = self.statistics_of.get(str(name))
         return media
 
     def _modalities(self, modalities) -> tuple[str, ...]:
@@ -275,6 +292,7 @@ class Predictor:
         for (name, media), prompt, (completion,) in zip(clips, prompts, groups):
             result = self._result(name, completion.text)
             result.faces = media.faces.to_json() if media.faces is not None else None
+            result.statistics = statistics_used(self.policy, media) or None
             if probabilities:
                 result.probabilities = self.answer_probabilities(prompt, completion.text)
             results.append(result)

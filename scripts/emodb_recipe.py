@@ -23,12 +23,11 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from recipe_steps import ROOT, Steps, r1omni
+
 STAGES = {  # name: (command, config, what it starts from, training manifest)
     "label-sft": ("sft", "configs/emodb-label-sft.yaml", "smol-omni", "train.jsonl"),
     "coldstart": ("sft", "configs/emodb-coldstart.yaml", "smol-omni", "coldstart.jsonl"),
@@ -37,28 +36,6 @@ STAGES = {  # name: (command, config, what it starts from, training manifest)
 }
 REASONING = ("coldstart", "grpo", "grpo-faithful")  # the stages whose reasoning is checked
 RL_SPEAKERS = "11,12,13,14"  # of the eight training speakers, those GRPO trains on
-
-
-class Steps:
-    """Runs r1omni commands once, recording each one's wall time in OUT/steps.json."""
-
-    def __init__(self, out: Path):
-        self.path = out / "steps.json"
-        self.seconds = json.loads(self.path.read_text()) if self.path.is_file() else {}
-
-    def run(self, name: str, done: Path, command: list[str]) -> None:
-        if done.exists() and name in self.seconds:
-            print(f"[{name}] done before ({self.seconds[name]:.0f} s): {done}")
-            return
-        print(f"[{name}] {' '.join(command)}", flush=True)
-        started = time.perf_counter()
-        subprocess.run(command, check=True, cwd=ROOT)
-        self.seconds[name] = round(time.perf_counter() - started, 1)
-        self.path.write_text(json.dumps(self.seconds, indent=2) + "\n")
-
-
-def r1omni(*args: str) -> list[str]:
-    return [sys.executable, "-m", "r1omni.cli", *args]
 
 
 def train_models(out: Path, data: Path, speakers: str, steps: Steps) -> None:

@@ -24,41 +24,15 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from recipe_steps import ROOT, Steps, r1omni
+
 TEST_SPEAKERS = "15,16"
 FACE_REASONING = "Only a still picture of the face is given; there is no voice to describe."
 STAGES = {"coldstart": ("sft", "configs/real-av-coldstart.yaml", "smol-omni", "coldstart.jsonl"),
           "grpo": ("grpo", "configs/real-av-grpo.yaml", "coldstart/final", "rl.jsonl")}
-
-
-class Steps:
-    """Runs commands once, recording each one's wall time in OUT/steps.json."""
-
-    def __init__(self, out: Path):
-        self.path = out / "steps.json"
-        self.seconds = json.loads(self.path.read_text()) if self.path.is_file() else {}
-
-    def run(self, name: str, done: Path, command: list[str] | None = None, action=None) -> None:
-        if done.exists() and name in self.seconds:
-            print(f"[{name}] done before ({self.seconds[name]:.0f} s): {done}")
-            return
-        print(f"[{name}] {' '.join(command) if command else '(in this process)'}", flush=True)
-        started = time.perf_counter()
-        if command:
-            subprocess.run(command, check=True, cwd=ROOT)
-        else:
-            action()
-        self.seconds[name] = round(time.perf_counter() - started, 1)
-        self.path.write_text(json.dumps(self.seconds, indent=2) + "\n")
-
-
-def r1omni(*args) -> list[str]:
-    return [sys.executable, "-m", "r1omni.cli", *map(str, args)]
 
 
 def prepare(out: Path, data: Path, args, steps: Steps) -> None:
@@ -192,8 +166,7 @@ def probes(out: Path, steps: Steps) -> dict:
             found[manifest] = {"uar": uar(labels, predicted), "interval": bootstrap_intervals(labels, predicted)["uar"],
                                "n": len(rows), "fit_rows": len(fit_rows)}
     path.write_text(json.dumps(found, indent=2) + "\n")
-    steps.seconds["probes"] = round(time.perf_counter() - started, 1)
-    steps.path.write_text(json.dumps(steps.seconds, indent=2) + "\n")
+    steps.record("probes", time.perf_counter() - started)
     return found
 
 

@@ -97,6 +97,10 @@ class Scores:
     dropped_labels: dict[str, int] = field(default_factory=dict)  # rows not scored: label the model lacks -> count
     faces: dict | None = None  # how often the face was found (r1omni.media.face_rate), for a model that reads faces
     intervals: dict[str, list[float]] | None = None  # 95% bootstrap intervals over clips: {"uar": [lo, hi], "war": …}
+    # The same scores within each corpus and each speaker of the rows (group_scores):
+    # {"corpus": {name: {...}}, "speaker": {name: {...}}}
+    groups: dict[str, dict] | None = None
+    statistics: str = "model"  # whose feature statistics standardised the clips (`r1omni eval --standardize`)
 
     def to_json(self) -> dict:
         return {
@@ -117,6 +121,9 @@ class Scores:
             "faces": self.faces,
             "uar_ci": (self.intervals or {}).get("uar"),
             "war_ci": (self.intervals or {}).get("war"),
+            "by_corpus": (self.groups or {}).get("corpus"),
+            "by_speaker": (self.groups or {}).get("speaker"),
+            "statistics": self.statistics,
         }
 
 
@@ -285,6 +292,22 @@ def bootstrap_intervals(labels: Sequence[str], predictions: Sequence[str | None]
     tail = 100 * (1 - level) / 2
     return {name: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))]
             for name, v in (("uar", uars), ("war", wars))}
+
+
+def group_scores(labels: Sequence[str], predictions: Sequence[str | None],
+                 groups: Sequence[str]) -> dict[str, dict]:
+    """UAR and WAR within each group (a corpus, a speaker), each with its 95% bootstrap
+    interval over the group's clips: ``{group: {"n", "uar", "war", "uar_ci", "classes"}}``. UAR
+    is over the classes the group has, so groups with other classes are not comparable by it."""
+    _check_lengths(labels, predictions)
+    _check_lengths(labels, groups)
+    out = {}
+    for group in sorted(set(groups)):
+        picked = [i for i, g in enumerate(groups) if g == group]
+        mine, guessed = [labels[i] for i in picked], [predictions[i] for i in picked]
+        out[group] = {"n": len(picked), "uar": uar(mine, guessed), "war": war(mine, guessed),
+                      "uar_ci": bootstrap_intervals(mine, guessed)["uar"], "classes": len(set(mine))}
+    return out
 
 
 def paired_difference(labels: Sequence[str], first: Sequence[str | None], second: Sequence[str | None],

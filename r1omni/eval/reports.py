@@ -132,6 +132,21 @@ def faithfulness_lines(results: dict[str, Scores]) -> list[str]:
     return lines
 
 
+def group_lines(results: dict[str, Scores]) -> list[str]:
+    """Per-corpus and per-speaker scores, for each grouping with more than one group."""
+    lines = []
+    for grouping in ("corpus", "speaker"):
+        for name, s in results.items():
+            groups = (s.groups or {}).get(grouping) or {}
+            if len(groups) < 2:
+                continue
+            lines += ["", f"By {grouping} ({name}; UAR over the classes each has):", "",
+                      f"| {grouping} | n | classes | UAR [95% CI] | WAR |", "|---|---|---|---|---|"]
+            lines += [f"| {group} | {g['n']} | {g['classes']} | {_with_interval(g['uar'], g['uar_ci'])} | "
+                      f"{g['war']:.1%} |" for group, g in groups.items()]
+    return lines
+
+
 def markdown_report(results: dict[str, Scores], title: str) -> str:
     """A Markdown table of the headline metrics per named result, then recall per class."""
     lines = [f"# {title}", "", "| setting | n | left out | UAR [95% CI] | WAR [95% CI] | format | unparsable | "
@@ -153,6 +168,7 @@ def markdown_report(results: dict[str, Scores], title: str) -> str:
     for name, s in results.items():
         lines.append(f"| {name} | " + " | ".join(pct(s.per_class.get(c)) for c in classes) + " |")
     lines.append("\n— : no clip of that class was scored.")
+    lines += group_lines(results)
     for name, s in results.items():
         if s.faces:
             lines += ["", f"Face found ({name}): {face_line(s.faces)}. A clip without a face is read whole "

@@ -12,10 +12,11 @@ from r1omni.atomic import replacing, write_text
 from r1omni.claims import measurement_of
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
-from r1omni.eval.metrics import Scores, bootstrap_intervals, class_order, score
+from r1omni.eval.metrics import Scores, bootstrap_intervals, class_order, group_scores, score
 from r1omni.eval.reports import markdown_report, plot_confusion, plot_per_class_recall
 from r1omni.labels import lookup
 from r1omni.media import face_rate
+from r1omni.models.standardize import GROUPINGS
 from r1omni.predict import Prediction, PredictionWriter, Predictor
 from r1omni.prompts import MODAL_SETTINGS
 
@@ -51,22 +52,23 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
     in a setting (a corrupt file; a clip without sound in the audio setting) are left out of its
     scores, listed in `Scores.left_out` with their error, and keep the error in the predictions
     file; a setting in which no row can be read raises `R1OmniError`. `standardize="corpus"`
-    refits the model's feature standardisation on these rows' clips first (unlabelled
-    statistics of the test corpus); ``"model"`` keeps the training corpus's.
+    standardises each corpus's clips by that corpus's own statistics, fitted on these rows'
+    clips first (unlabelled), and ``"speaker"`` each speaker's by their own; ``"model"`` keeps
+    the training clips'. Scores are also given per corpus and per speaker (`Scores.groups`).
 
     Interruption: predictions stream to ``OUT/predictions*.jsonl.partial`` and every output is
     put in place only when all settings are done, so a killed run leaves the previous outputs
     whole and never mixed with new ones; `resume` continues it (`EvalProgress`)."""
-    if standardize not in ("model", "corpus"):
-        raise R1OmniError(f"standardize must be model or corpus, got {standardize!r}")
+    if standardize not in ("model", *GROUPINGS):
+        raise R1OmniError(f"standardize must be model, {' or '.join(GROUPINGS)}, got {standardize!r}")
     settings = tuple(settings or (model_setting(predictor),))
     rows, dropped = known_label_rows(rows, predictor.vocab)
     if not rows:
         raise R1OmniError(f"no row has a label the model knows ({', '.join(predictor.vocab)}); "
                           f"labels found: {', '.join(dropped)}")
     record = EvalProgress(Path(out), rows, settings, resume) if out is not None else None
-    if standardize == "corpus":
-        predictor.standardize_on(rows)
+    if standardize != "model":
+        predictor.standardize_on(rows, by=standardize)
     results: dict[str, Scores] = {}
     classes = class_order([r.label for r in rows], [r.dataset for r in rows])
     writers = {}
@@ -85,11 +87,21 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
         scores.left_out = {p.id: p.error for p in predictions if p.error is not None}
         scores.faces = face_rate([p.faces for _, p in scored]) if any(p.faces for _, p in scored) else None
         scores.dropped_labels = dropped
+        scores.statistics = standardize
+        scores.groups = {"corpus": group_scores([r.label for r, _ in scored], [p.answer for _, p in scored],
+                                                [r.dataset for r, _ in scored]),
+                         "speaker": group_scores([r.label for r, _ in scored], [p.answer for _, p in scored],
+                                                 [speaker_of(r) for r, _ in scored])}
         results[setting] = scores
     if record is not None:
         _publish(record.out, results, settings, writers)
         record.finish()
     return results
+
+
+def speaker_of(row: ClipRow) -> str:
+    """A row's speaker named within its corpus (two corpora may both have a speaker 13)."""
+    return f"{row.dataset} {row.speaker}" if row.speaker else f"{row.dataset} (no speaker given)"
 
 
 def _suffix(setting: str, settings: tuple[str, ...]) -> str:

@@ -30,6 +30,7 @@ from r1omni.errors import ConfigError, MissingStreamError, R1OmniError
 from r1omni.media import FaceReport, check_file, read_audio, read_face_frames, read_frames
 from r1omni.models.cache import FeatureCache, array_hash, content_hash
 from r1omni.models.shared_prefix import Prompt, SharedPrefixLM
+from r1omni.models.standardize import statistics_group
 from r1omni.models.tokenizer import IM_END
 from r1omni.prompts import PLACEHOLDERS
 
@@ -92,6 +93,9 @@ class ClipMedia:
     cached: tuple[str, ...] = ()
     # What the face search found in the frames, for a video encoder that reads faces.
     faces: FaceReport | None = None
+    # The statistics group (a corpus, a speaker) whose feature statistics standardise this clip
+    # (r1omni.models.standardize); None: the model's own.
+    statistics: str | None = None
 
     def get(self, modality: str):
         return self.frames if modality == "video" else self.audio
@@ -298,15 +302,19 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         media.cached = tuple(cached)
         return media
 
-    def readable_clips(self, rows: Iterable, modalities=MODALITIES) -> Iterator[tuple[object, ClipMedia]]:
+    def readable_clips(self, rows: Iterable, modalities=MODALITIES,
+                       statistics_by: str | None = None) -> Iterator[tuple[object, ClipMedia]]:
         """(row, media) for each row (anything with `video` and `audio` paths) whose media can be
-        read, in order; unreadable rows are skipped, for the caller's own pass over the rows to
-        report (a training stream, prediction)."""
+        read, in order, each clip in its statistics group (`statistics_group`) by `statistics_by`;
+        unreadable rows are skipped, for the caller's own pass over the rows to report (a training
+        stream, prediction)."""
         for row in rows:
             try:
-                yield row, self.read_clip(row.video, row.audio, modalities)
+                media = self.read_clip(row.video, row.audio, modalities)
             except R1OmniError:
                 continue
+            media.statistics = statistics_group(row, statistics_by)
+            yield row, media
 
     def feature_standardizers(self) -> dict[str, nn.Module]:
         """Modality -> `FeatureStandardizer` for towers whose features are standardised by
@@ -454,6 +462,7 @@ class OmniPolicy(SharedPrefixLM, nn.Module, ABC):
         for modality, standardizer in other.feature_standardizers().items():
             if modality in mine:
                 mine[modality].load_state_dict(standardizer.state_dict())
+                mine[modality].groups = dict(standardizer.groups)
         self.feature_cache = other.feature_cache
 
     # ------------------------------------------------------------------ persistence

@@ -93,7 +93,7 @@ class ComposedPolicy(TowerFeatures, OmniPolicy):
             if modality in self.towers:
                 features = self.tower_features(modality, media)  # [T, D]
                 if modality in self.standardizers:
-                    features = self.standardizers[modality](features.float())
+                    features = self.standardizers[modality](features.float(), media.statistics)
                 embeddings[modality] = self.projectors[modality](features.to(self.lm.dtype))
         return embeddings
 

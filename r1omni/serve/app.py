@@ -70,10 +70,14 @@ def _page_error(err: Exception, uploads=()) -> gr.Error:
 
 def _answer_markdown(prediction) -> str:
     if prediction.answer:
-        return f"## {prediction.answer}"
-    if prediction.raw_answer is not None:
-        return f"## {prediction.raw_answer!r}\n(outside the model's labels)"
-    return "## (no answer)\nthe completion has no `<answer>`; the chart shows what the model would answer"
+        shown = f"## {prediction.answer}"
+    elif prediction.raw_answer is not None:
+        shown = f"## {prediction.raw_answer!r}\n(outside the model's labels)"
+    else:
+        shown = "## (no answer)\nthe completion has no `<answer>`; the chart shows what the model would answer"
+    statistics = "; ".join(f"{modality} features standardised by the statistics of {whose}"
+                           for modality, whose in (prediction.statistics or {}).items())
+    return shown + (f"\n\n{statistics}" if statistics else "")
 
 
 def _setting_of(predictor: Predictor) -> str:

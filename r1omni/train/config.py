@@ -19,6 +19,7 @@ from r1omni.checks import choice_problems, is_number, range_problems
 from r1omni.errors import ConfigError
 from r1omni.labels import vocabulary
 from r1omni.models.presets import PRESETS as MODEL_PRESETS
+from r1omni.models.standardize import GROUPINGS
 from r1omni.prompts import PROMPTS
 from r1omni.rl.settings import PRESETS as GRPO_PRESETS
 from r1omni.rl.settings import GRPOSettings
@@ -53,6 +54,11 @@ class DataConfig:
     # Keep decoded clips in memory for later epochs, up to this many MB (0: decode every time).
     # A 3 s synthetic clip takes about 0.5 MB; decoding is about a fifth of a nano SFT step.
     media_cache_mb: float = 0
+    # Standardise a model's tower features by each corpus's (or speaker's) own statistics in
+    # training, not by those of all the training clips together: "corpus", "speaker" or None.
+    # Rows of several corpora then each arrive centred as a test corpus does under `r1omni eval
+    # --standardize corpus` (r1omni.models.standardize).
+    standardize_by: str | None = None
 
 
 @dataclass
@@ -170,6 +176,8 @@ class RunConfig:
                                      ("train.distributed", t.distributed, ("auto", "ddp", "fsdp")),
                                      ("data.prompt", self.data.prompt, tuple(PROMPTS)),
                                      ("model.preset", self.model.preset, tuple(MODEL_PRESETS))])
+        if self.data.standardize_by is not None:
+            problems += choice_problems([("data.standardize_by", self.data.standardize_by, GROUPINGS)])
         if not set(self.data.modalities) or not set(self.data.modalities) <= {"video", "audio"}:
             problems.append(f"data.modalities must be a non-empty subset of video, audio, got {self.data.modalities}")
         problems += range_problems(self._ranges())

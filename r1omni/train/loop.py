@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ def setup(config: RunConfig, resume: str | Path | None = None) -> TrainState:
     val_rows = read_manifest(config.data.val)[: config.data.val_rows] if config.data.val else []
     policy = load_start(config, rows, resume)
     policy.config.task = task_record(config, rows, policy.config.task or {})
-    if resume is None:
+    if resume is None or config.data.standardize_by:
         fit_feature_statistics(config, policy, rows, rank)
     reference = frozen_reference(config, policy, rows, resume) if stage.needs_reference() else None
     sharding = ShardedPolicy(policy) if sharded else None  # before the optimizer sees the parameters
@@ -103,7 +104,7 @@ def setup(config: RunConfig, resume: str | Path | None = None) -> TrainState:
         state = load_checkpoint(Path(resume), policy, optimizer, scheduler, full=sharded)
         step, position = state["step"], Position(**state["position"])
     stream = RowStream(rows, policy, config.data.modalities, config.data.prompt, config.data.labels,
-                       config.train.seed, position, config.data.media_cache_mb)
+                       config.train.seed, position, config.data.media_cache_mb, config.data.standardize_by)
     return TrainState(config, rank, processes, rows, val_rows, policy, reference, sharding, optimizer, scheduler,
                       total_steps, stream, step, writers=log_writers(config) if rank == 0 else [])
 
@@ -136,22 +137,36 @@ def task_record(config: RunConfig, rows: list[ClipRow], before: dict) -> dict:
     levels = before.get("voice_levels") or bounds_of_rows(rows, config.data.train)
     if levels:
         task["voice_levels"] = {name: list(bounds) for name, bounds in levels.items()}
+    if before.get("feature_statistics"):
+        task["feature_statistics"] = before["feature_statistics"]
     return task
 
 
 def fit_feature_statistics(config: RunConfig, policy: OmniPolicy, rows: list[ClipRow], rank: int) -> None:
     """Standardisation statistics from the training clips, when the model has standardised
-    towers not fitted yet (a model trained before keeps its own). Every process fits the same."""
-    waiting = [m for m, s in policy.feature_standardizers().items() if not s.fitted and m in config.data.modalities]
-    if not waiting:
+    towers not fitted yet (a model trained before keeps its own); with `data.standardize_by`,
+    also each corpus's (or speaker's) own, which standardise that group's clips in training.
+    Groups are not saved, so they are fitted on every start (a resumed run too). Every process
+    fits the same."""
+    by = config.data.standardize_by
+    standardizers = {m: s for m, s in policy.feature_standardizers().items() if m in config.data.modalities}
+    waiting = [m for m, s in standardizers.items() if not s.fitted]
+    wanted = list(standardizers) if by else waiting
+    if not wanted:
         return
     with progress_bar(transient=True, disable=rank != 0) as bar:
-        task = bar.add_task(f"feature statistics ({', '.join(waiting)})", total=len(rows))
-        clips = (media for _, media in policy.readable_clips(rows, waiting))
-        fitted = fit_standardizers(policy, clips, lambda done: bar.update(task, completed=done), waiting)
+        task = bar.add_task(f"feature statistics ({', '.join(wanted)})", total=len(rows))
+        clips = (media for _, media in policy.readable_clips(rows, wanted, by))
+        fitted = fit_standardizers(policy, clips, lambda done: bar.update(task, completed=done), wanted,
+                                   groups=by is not None, own=waiting)
+    if waiting:  # what the saved statistics came from, for predictions to say
+        corpora = Counter(row.dataset for row in rows)
+        policy.config.task["feature_statistics"] = ", ".join(f"{corpus} {n}" for corpus, n in sorted(corpora.items()))
     if rank == 0:
         print("standardising " + ", ".join(f"{m} features by the statistics of {n} training clips"
-                                           for m, n in fitted.items()))
+                                           for m, n in fitted.items() if m in waiting)
+              + (f"; each {by} by its own ({', '.join(sorted(next(iter(standardizers.values())).groups))})"
+                 if by else ""))
 
 
 def frozen_reference(config: RunConfig, policy: OmniPolicy, rows: list[ClipRow], resume) -> OmniPolicy:

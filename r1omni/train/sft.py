@@ -44,7 +44,7 @@ def warm_up(state: TrainState) -> None:
     """The projectors alone on the alignment loss (r1omni.train.alignment), before the first
     step; every process on every clip alike, so that their projectors stay equal."""
     config = state.config
-    readable = list(state.policy.readable_clips(state.rows, config.data.modalities))
+    readable = list(state.policy.readable_clips(state.rows, config.data.modalities, config.data.standardize_by))
     clips, labels = [media for _, media in readable], [row.label for row, _ in readable]
     train, sft = config.train, config.sft
     warm_up_projectors(state.policy, clips, labels, config.data.labels, sft.alignment_epochs,

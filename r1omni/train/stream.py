@@ -18,6 +18,7 @@ from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.models import ClipMedia, OmniPolicy
+from r1omni.models.standardize import statistics_group
 from r1omni.prompts import GIVEN, PROMPTS, build_messages, lists_labels
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,11 @@ class Example:
 
 
 def make_example(row: ClipRow, policy: OmniPolicy, modalities, prompt: str = "r1omni",
-                 labels: str = "dfew") -> Example:
-    """Decode a row's media and build its prompt for the modalities it actually has."""
+                 labels: str = "dfew", statistics_by: str | None = None) -> Example:
+    """Decode a row's media and build its prompt for the modalities it actually has; its
+    features are standardised by its `statistics_by` group's statistics (`statistics_group`)."""
     media = policy.read_clip(row.video, row.audio, modalities)
+    media.statistics = statistics_group(row, statistics_by)
     present = media.present()
     if not present:
         raise R1OmniError(f"{row.id}: none of the modalities {list(modalities)} could be read")
@@ -66,11 +69,12 @@ class RowStream:
     """Endless batches of examples over `rows`, reshuffled each epoch from `seed`."""
 
     def __init__(self, rows: list[ClipRow], policy: OmniPolicy, modalities, prompt: str, labels: str,
-                 seed: int, position: Position | None = None, cache_mb: float = 0):
+                 seed: int, position: Position | None = None, cache_mb: float = 0, statistics_by: str | None = None):
         if not rows:
             raise R1OmniError("no training rows")
         self.rows, self.policy, self.modalities = rows, policy, modalities
         self.prompt, self.labels, self.seed = prompt, labels, seed
+        self.statistics_by = statistics_by
         self.position = position or Position()
         self.failures: dict[str, str] = {}
         # Decoded examples kept for later epochs, least recently used dropped past `cache_mb`.
@@ -81,7 +85,7 @@ class RowStream:
         if row.id in self.cache:
             self.cache.move_to_end(row.id)
             return self.cache[row.id]
-        example = make_example(row, self.policy, self.modalities, self.prompt, self.labels)
+        example = make_example(row, self.policy, self.modalities, self.prompt, self.labels, self.statistics_by)
         size = media_bytes(example)
         if size <= self.cache_limit:
             self.cache[row.id] = example

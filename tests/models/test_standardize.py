@@ -1,7 +1,10 @@
 """Per-corpus standardisation of frozen tower features: fitted when training starts, saved with
-the model, refitted on a test corpus by `r1omni eval --standardize corpus`."""
+the model; each corpus's or speaker's own statistics in training (`data.standardize_by`) and in
+`r1omni eval --standardize corpus|speaker`, and the given clips' own in `r1omni predict
+--standardize clips`."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from r1omni.models import ComposedPolicy, OmniPolicy, PolicyConfig
 from r1omni.models.standardize import FeatureStandardizer, fit_standardizers
 from r1omni.predict import Predictor
 from r1omni.train.config import load_config
+from r1omni.train.loop import setup
 from r1omni.train.stages import train
 
 
@@ -66,7 +70,8 @@ def test_training_fits_the_statistics_once_and_records_the_task(smol_shape, worl
     assert "standardising audio features by the statistics of 12 training clips" in capsys.readouterr().out
     policy = OmniPolicy.from_pretrained(final)
     assert int(policy.feature_standardizers()["audio"].clips) == 12
-    assert policy.config.task == {"prompt": "options", "labels": "emodb", "modalities": ["audio"]}
+    assert policy.config.task == {"prompt": "options", "labels": "emodb", "modalities": ["audio"],
+                                  "feature_statistics": "synth 12"}
     # Training on from it keeps those statistics rather than fitting the new rows'.
     again = load_config(None, overrides(world_dir, final, tmp_path / "again", **{
         "data.train": world_dir / "rl.jsonl", "data.modalities": "[audio]"}), kind="sft")
@@ -111,12 +116,85 @@ def test_eval_of_real_audio_clips_at_any_rate_maps_and_drops_labels(smol_shape, 
         (out / "report.md").read_text()
 
 
-def test_corpus_standardisation_refits_on_the_evaluated_clips(smol_shape, world_dir, tmp_path):
+def test_corpus_standardisation_fits_each_corpus_and_keeps_the_models_own(smol_shape, world_dir, tmp_path):
     predictor = Predictor(OmniPolicy.from_pretrained(_speech_model(smol_shape, tmp_path)))
     assert predictor.modalities == ("audio",) and predictor.prompt == "options"
     rows = read_manifest(world_dir / "val.jsonl")
-    assert predictor.standardize_on(rows) == {"audio": len(rows)}
-    assert int(predictor.policy.feature_standardizers()["audio"].clips) == len(rows)
+    first, second = rows[: len(rows) // 2], [replace(r, dataset="other") for r in rows[len(rows) // 2 :]]
+    audio = predictor.policy.feature_standardizers()["audio"]
+    fit_standardizers(predictor.policy, _clips(predictor.policy, first))  # as training would
+    own = audio.mean.clone()
+    assert predictor.standardize_on(first + second) == {"audio": len(rows)}
+    assert torch.equal(audio.mean, own)  # the model's own statistics are untouched
+    assert {name: clips for name, (_, _, clips) in audio.groups.items()} == {"synth": len(first),
+                                                                            "other": len(second)}
+    # Each corpus's clips come out centred by that corpus's statistics alone.
+    for group, members in (("synth", first), ("other", second)):
+        media = [predictor.read(r.id, r.video, r.audio) for r in members]
+        assert {m.statistics for m in media} == {group}
+        with torch.no_grad():
+            frames = torch.cat([audio(predictor.policy.tower_features("audio", m), m.statistics) for m in media])
+        assert torch.allclose(frames.mean(0), torch.zeros(frames.shape[1]), atol=1e-4)
+    (prediction,) = predictor.predict_media([(second[0].id, predictor.read(second[0].id, None, second[0].audio))])
+    assert prediction.statistics == {"audio": f"other ({len(second)} clips)"}
+    # A clip outside the fitted rows keeps the model's training statistics, and says so.
+    (outside,) = predictor.predict_media([("new", predictor.read("new", None, first[0].audio))])
+    assert outside.statistics == {"audio": f"the model's training clips ({len(first)} clips)"}
+
+
+def test_speaker_groups_and_scores_per_corpus_and_speaker(smol_shape, world_dir, tmp_path):
+    rows = read_manifest(world_dir / "val.jsonl")
+    half = len(rows) // 2
+    rows = [replace(r, speaker=str(i % 2), dataset="synth" if i < half else "other") for i, r in enumerate(rows)]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r.to_json()) + "\n" for r in rows))
+    out = tmp_path / "eval"
+    assert main(["eval", "--manifest", str(manifest), "--model", str(_speech_model(smol_shape, tmp_path)),
+                 "--out", str(out), "--max-new-tokens", "4", "--standardize", "speaker"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["statistics"] == "speaker"
+    assert set(metrics["by_corpus"]) == {"synth", "other"}
+    assert set(metrics["by_speaker"]) == {"synth 0", "synth 1", "other 0", "other 1"}
+    assert sum(g["n"] for g in metrics["by_speaker"].values()) == metrics["n"] > 0
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert {p["statistics"]["audio"].split(" (")[0] for p in predictions} == \
+        {"synth speaker 0", "synth speaker 1", "other speaker 0", "other speaker 1"}
+    assert "By speaker (audio" in (out / "report.md").read_text()
+
+
+def test_training_by_corpus_standardises_each_corpus_by_its_own(smol_shape, world_dir, tmp_path, capsys):
+    rows = read_manifest(world_dir / "coldstart.jsonl")
+    mixed = [replace(r, dataset="synth" if i % 3 else "other") for i, r in enumerate(rows)]
+    manifest = tmp_path / "mixed.jsonl"
+    manifest.write_text("".join(json.dumps(r.to_json()) + "\n" for r in mixed))
+    config = load_config(None, overrides(world_dir, smol_shape, tmp_path / "sft", **{
+        "data.train": manifest, "data.modalities": "[audio]", "data.labels": "emodb", "data.prompt": "options",
+        "data.standardize_by": "corpus", "model.feature_cache": tmp_path / "cache"}), kind="sft")
+    state = setup(config)
+    assert "each corpus by its own (other, synth)" in capsys.readouterr().out
+    audio = state.policy.feature_standardizers()["audio"]
+    assert {name: clips for name, (_, _, clips) in audio.groups.items()} == {"other": 4, "synth": 8}
+    assert int(audio.clips) == 12 and state.policy.config.task["feature_statistics"] == "other 4, synth 8"
+    examples = state.stream.next_examples(len(mixed))
+    assert {e.row.id: e.media.statistics for e in examples} == {r.id: r.dataset for r in mixed}
+    with pytest.raises(ConfigError, match="data.standardize_by must be one of corpus, speaker, got 'room'"):
+        load_config(None, overrides(world_dir, smol_shape, tmp_path / "bad", **{
+            "data.train": manifest, "data.standardize_by": "room"}), kind="sft").validate()
+
+
+def test_predict_standardises_by_the_clips_given(smol_shape, world_dir, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i, row in enumerate(read_manifest(world_dir / "val.jsonl")[:3]):
+        (folder / f"{i}.wav").symlink_to(row.audio)
+    code = main(["predict", str(folder), "--model", str(_speech_model(smol_shape, tmp_path)), "--max-new-tokens", "4",
+                 "--standardize", "clips", "--out", str(tmp_path / "p.jsonl")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "standardising audio features by the statistics of the 3 clips given" in printed
+    assert printed.count("audio features standardised by: the 3 clips given (3 clips)") == 3
+    predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [p["statistics"] for p in predictions] == [{"audio": "the 3 clips given (3 clips)"}] * 3
 
 
 def test_eval_of_a_manifest_with_no_label_the_model_knows_says_so(smol_shape, tmp_path, capsys):

@@ -189,3 +189,24 @@ def test_a_speech_model_clip_carries_its_checked_claims(tiny_model, tmp_path):
     plain = analyse_clip(load_model(tiny_model, max_new_tokens=6), None, str(voice(tmp_path / "w.wav")), "audio",
                          ServeLimits())
     assert plain.prediction.claims is None  # a model without measured rationales: nothing to check
+
+
+def test_the_page_says_whose_feature_statistics_a_prediction_used(world_dir, tmp_path):
+    import torch
+
+    from r1omni.data import read_manifest
+    from r1omni.models import ComposedPolicy
+    from r1omni.models.standardize import fit_standardizers
+    from r1omni.serve.app import _answer_markdown
+
+    torch.manual_seed(0)
+    policy = ComposedPolicy.tiny_variants()["smol-shape"]()
+    rows = read_manifest(world_dir / "val.jsonl")[:3]
+    fit_standardizers(policy, [policy.read_clip(None, r.audio, ("audio",)) for r in rows])
+    policy.config.task = {"prompt": "options", "labels": "emodb", "modalities": ["audio"],
+                          "feature_statistics": "emodb 408, ravdess 444"}
+    speech = load_model(policy.save_pretrained(tmp_path / "speech"), max_new_tokens=4)
+    view = analyse_clip(speech, None, rows[0].audio, "audio", ServeLimits())
+    assert view.prediction.statistics == {"audio": "the model's training clips (emodb 408, ravdess 444)"}
+    assert _answer_markdown(view.prediction).endswith(
+        "audio features standardised by the statistics of the model's training clips (emodb 408, ravdess 444)")

@@ -1,0 +1,42 @@
+"""What the recipe scripts share: each step an r1omni command (or a function) run once, its wall
+time kept in OUT/steps.json, so that an interrupted recipe continues where it stopped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Steps:
+    """Runs commands once, recording each one's wall time in OUT/steps.json."""
+
+    def __init__(self, out: Path):
+        self.path = out / "steps.json"
+        self.seconds = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def run(self, name: str, done: Path, command: list[str] | None = None, action=None) -> None:
+        """Run `command` (or call `action`) unless `done` exists from an earlier run of `name`."""
+        if done.exists() and name in self.seconds:
+            print(f"[{name}] done before ({self.seconds[name]:.0f} s): {done}")
+            return
+        print(f"[{name}] {' '.join(command) if command else '(in this process)'}", flush=True)
+        started = time.perf_counter()
+        if command:
+            subprocess.run(command, check=True, cwd=ROOT)
+        else:
+            action()
+        self.record(name, time.perf_counter() - started)
+
+    def record(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(seconds, 1)
+        self.path.write_text(json.dumps(self.seconds, indent=2) + "\n")
+
+
+def r1omni(*args) -> list[str]:
+    """An r1omni command line, run by this Python."""
+    return [sys.executable, "-m", "r1omni.cli", *map(str, args)]
