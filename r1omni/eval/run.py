@@ -62,13 +62,13 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
     if standardize not in ("model", *GROUPINGS):
         raise R1OmniError(f"standardize must be model, {' or '.join(GROUPINGS)}, got {standardize!r}")
     settings = tuple(settings or (model_setting(predictor),))
-    rows, dropped = known_label_rows(rows, predictor.vocab)
+    given, (rows, dropped) = rows, known_label_rows(rows, predictor.vocab)
     if not rows:
         raise R1OmniError(f"no row has a label the model knows ({', '.join(predictor.vocab)}); "
                           f"labels found: {', '.join(dropped)}")
     record = EvalProgress(Path(out), rows, settings, resume) if out is not None else None
-    if standardize != "model":
-        predictor.standardize_on(rows, by=standardize)
+    if standardize != "model":  # on every clip given, whatever its label: no label may shape the statistics
+        predictor.standardize_on(given, by=standardize)
     results: dict[str, Scores] = {}
     classes = class_order([r.label for r in rows], [r.dataset for r in rows])
     writers = {}

@@ -112,6 +112,8 @@ def test_eval_of_real_audio_clips_at_any_rate_maps_and_drops_labels(smol_shape, 
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [p["label"] for p in predictions] == ["fear", "angry", "sad"]
     assert not any(p.get("error") for p in predictions)
+    # The corpus's statistics come from all five clips: which are scored depends on labels, they must not.
+    assert {p["statistics"]["audio"] for p in predictions} == {"other (5 clips)"}
     assert "Dropped, labels the model was not trained on: calm (1 rows), surprise (1 rows)" in \
         (out / "report.md").read_text()
 
