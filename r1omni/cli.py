@@ -153,7 +153,7 @@ def _model_init(args: argparse.Namespace) -> None:
 
         corpus = world_texts()
     policy = build_preset(args.preset, corpus, vocab_size=args.vocab_size, lm=args.lm, vision=args.vision,
-                          audio=args.audio, thinker=args.thinker)
+                          audio=args.audio, thinker=args.thinker, audio_layers=args.audio_layers)
     policy.save_pretrained(args.out)
     trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
     total = sum(p.numel() for p in policy.parameters())
@@ -603,6 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "smol-omni: a face tower folder (r1omni pretrain-face) or pyemotion (default: the shipped one)")
     init.add_argument("--audio", help="r1omni-0.5b: Whisper model (default openai/whisper-large-v3)")
     init.add_argument("--thinker", help="qwen2.5-omni: checkpoint path or name, e.g. Qwen/Qwen2.5-Omni-7B")
+    init.add_argument("--audio-layers", type=int, help="smol-omni: keep Whisper's first K encoder layers and read "
+                      "the K-th one's output (default: all 4; 2 carries emotion across corpora best, "
+                      "docs/real_speech.md)")
     init.set_defaults(run=_model_init)
     export = model_commands.add_parser(
         "export", help="write a humanomni model in the released HumanOmni/R1-Omni layout",

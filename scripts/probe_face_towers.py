@@ -8,7 +8,8 @@ pretrain-face`). For each, its 256-wide features of every face (grey 48 px, as t
 them), standardised, and a logistic regression (balanced class weights, C = 0.1):
 - FER-2013: fitted on its training faces (9,436 here), scored on its test faces (PrivateTest);
 - CK+ transfer: the same probe scored on CK+ (contempt dropped: FER-2013 has no such class), the
-  case of a model trained on FER-2013 meeting faces it never saw;
+  case of a model trained on FER-2013 meeting faces it never saw; once with FER-2013's feature
+  statistics, once with CK+'s own (fitted without labels, as `r1omni eval --standardize corpus`);
 - CK+ by subject: fitted and scored within CK+ over its 10 subject folds (`ckplus` adapter).
 Also each tower's own 7-class head, with no probe. UAR with 95% bootstrap intervals over faces.
 """
@@ -41,6 +42,11 @@ def probe(fit_x, fit_y, test_x):
 
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
     return model.fit(fit_x, fit_y).predict(test_x)
+
+
+def standardised(x: np.ndarray) -> np.ndarray:
+    """Each feature by the set's own mean and deviation (no labels used)."""
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
 
 
 def scored(labels, predictions) -> dict:
@@ -86,9 +92,11 @@ def main() -> None:
             held = folds == fold
             by_subject[held] = probe(feats["ck"][~held], labels["ck"][~held], feats["ck"][held])
         fer_probe = probe(feats["fer_train"], labels["fer_train"], np.concatenate([feats["fer_test"], feats["ck"]]))
+        ck_own = probe(standardised(feats["fer_train"]), labels["fer_train"], standardised(feats["ck"]))
         results[name] = {
             "probe FER-2013 train -> test": scored(labels["fer_test"], fer_probe[: len(labels["fer_test"])]),
             "probe FER-2013 train -> CK+": scored(labels["ck"], fer_probe[len(labels["fer_test"]) :]),
+            "probe FER-2013 train -> CK+, CK+'s own statistics": scored(labels["ck"], ck_own),
             "probe CK+ by subject (10 folds)": scored(labels["ck"], by_subject),
             "own head FER-2013 train": scored(labels["fer_train"], heads["fer_train"]),
             "own head FER-2013 test": scored(labels["fer_test"], heads["fer_test"]),

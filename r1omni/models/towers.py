@@ -393,17 +393,29 @@ class WhisperAudioTower(Tower):
     each), not those of the padding: a 3 s clip gives 50 tokens at pool 3 instead of 500, 90% of
     which would encode silence. The default (false) is the released checkpoints' behaviour.
     `summary: true` appends one utterance token, the mean of the frames kept, after the pooled
-    ones: the clip-level statistic speech-emotion classifiers read, in one place for the LM."""
+    ones: the clip-level statistic speech-emotion classifiers read, in one place for the LM.
+    `layers: k` keeps only the encoder's first k layers and reads the k-th one's output (before
+    the final LayerNorm): Whisper tiny's middle layer carries emotion across corpora better than
+    its last (docs/real_speech.md, "Speech across corpora"), and half the layers cost half."""
 
     modality = "audio"
 
     def __init__(self, config: dict, model: nn.Module | None = None):
-        super().__init__({"kind": "whisper", "pool": 3, "clip_frames": False, "summary": False, **config})
+        super().__init__({"kind": "whisper", "pool": 3, "clip_frames": False, "summary": False, "layers": None,
+                          **config})
         from transformers import WhisperFeatureExtractor
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+        layers = self.config["layers"]
         if model is None:
             model = WhisperEncoder(_hf_config(self.config))
+        elif layers is not None:
+            if not 1 <= layers <= len(model.layers):
+                raise ConfigError(f"whisper tower: layers must be 1 to {len(model.layers)}, got {layers}")
+            model.layers = model.layers[:layers]
+            model.config.encoder_layers = layers
+        if layers is not None:
+            model.layer_norm = nn.Identity()  # the k-th layer's own output, as the probes read it
         self.model = model
         whisper = model.config
         self.out_dim = whisper.d_model

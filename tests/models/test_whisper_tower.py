@@ -73,3 +73,26 @@ def test_summary_appends_the_mean_of_the_clips_frames():
         pooled = clipped(clipped.preprocess(audio))
     assert tokens.shape == (18, 16) and torch.equal(tokens[:17], pooled)
     assert torch.allclose(tokens[17], frames.mean(0), atol=1e-6)
+
+
+def test_layers_keeps_the_first_encoder_layers_and_reads_the_last_kept_ones_output(tmp_path):
+    """`layers: k` is the k-th layer's output before the final LayerNorm (the full encoder's
+    hidden state k), computed by k layers only, and survives a save of the tower's config and weights."""
+    torch.manual_seed(0)
+    full = WhisperEncoder(WhisperConfig(**{**TINY, "encoder_layers": 3})).eval()
+    truncated = WhisperAudioTower({"pool": 3, "clip_frames": True, "summary": True, "layers": 2},
+                                  model=WhisperEncoder(WhisperConfig(**{**TINY, "encoder_layers": 3})).eval())
+    truncated.model.load_state_dict(full.state_dict(), strict=False)  # the same weights for the kept layers
+    audio = np.sin(np.arange(16_000) / 5).astype(np.float32)  # 1 s: 50 encoder frames
+    inputs = truncated.preprocess(audio)
+    with torch.no_grad():
+        tokens = truncated(inputs)
+        second = full(inputs[:-1][None], output_hidden_states=True).hidden_states[2][0, :50]  # [50, D]
+    assert len(truncated.model.layers) == 2 and truncated.config["hf_config"]["encoder_layers"] == 2
+    assert torch.allclose(tokens[-1], second.mean(0), atol=1e-5)
+    rebuilt = WhisperAudioTower(truncated.config)  # as a saved policy rebuilds it
+    rebuilt.load_state_dict(truncated.state_dict())
+    with torch.no_grad():
+        assert torch.equal(rebuilt(inputs), tokens)
+    with pytest.raises(ConfigError, match="layers must be 1 to 3, got 4"):
+        WhisperAudioTower({"layers": 4}, model=WhisperEncoder(WhisperConfig(**{**TINY, "encoder_layers": 3})))
