@@ -103,6 +103,20 @@ def test_emodb_real_corpus_counts():
     assert len(result.count("speaker")) == 10
 
 
+def test_ravdess_speech_half_real_corpus_counts():
+    """RAVDESS speech, actors 13-24 as ../shared/data holds it (16 kHz FLAC): 720 clips, 12 actors,
+    60 each, 96 a class but neutral's 48 (one intensity), folds 4-6; each clip's sound reads."""
+    from r1omni.media import read_audio
+
+    result = scan_dataset("ravdess", shared_data("ravdess_speech_actors13-24"))
+    assert len(result.rows) == 720 and not result.skipped
+    assert set(result.count("speaker").values()) == {60} and len(result.count("speaker")) == 12
+    assert result.count("label") == {"neutral": 48, "calm": 96, "happy": 96, "sad": 96, "angry": 96, "fear": 96,
+                                     "disgust": 96, "surprise": 96}
+    assert {r.fold for r in result.rows} == {4, 5, 6}
+    assert 2.5 < len(read_audio(result.rows[0].audio)) / 16_000 < 6
+
+
 def test_fer2013_fake_tree(tmp_path):
     touch(tmp_path, "train/happy/Training_1.jpg", "validation/sad/PublicTest_2.jpg", "test/neutral/PrivateTest_3.jpg",
           "test/contempt/PrivateTest_4.jpg", "extra/happy/x.jpg", "test/happy/notes.txt")
