@@ -27,7 +27,7 @@ import shutil
 import time
 from pathlib import Path
 
-from recipe_steps import ROOT, Steps, r1omni
+from recipe_steps import ROOT, Steps, percent, r1omni
 
 TEST_SPEAKERS = "15,16"
 FACE_REASONING = "Only a still picture of the face is given; there is no voice to describe."
@@ -174,11 +174,6 @@ def probes(out: Path, steps: Steps) -> dict:
 
 
 def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> None:
-    def pct(value, interval=None):
-        if value is None:
-            return "—"
-        return f"{value:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
-
     lines = ["| model | test set | n | UAR [95% CI] | WAR | format | linear probe UAR (same features) | face found |",
              "|---|---|---|---|---|---|---|---|"]
     for name, metrics in results.items():
@@ -187,12 +182,13 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
         for setting, scores in (metrics.items() if "uar" not in metrics else [("", metrics)]):
             faces = scores.get("faces")
             face_cell = f"{faces['clips_with_face']}/{faces['clips']}" if faces else "—"
-            probe_cell = pct(probe[manifest]["uar"], probe[manifest]["interval"]) if manifest in probe and \
+            probe_cell = percent(probe[manifest]["uar"], probe[manifest]["interval"]) if manifest in probe and \
                 stage == "coldstart" and not setting and "--standardize" not in TESTS[test][1] else "—"
             dropped = sum(scores.get("dropped_labels", {}).values())
             label = test + (f", {setting}" if setting else "") + (f" ({dropped} dropped)" if dropped else "")
-            lines.append(f"| {stage} | {label} | {scores['n']} | {pct(scores['uar'], scores.get('uar_ci'))} | "
-                         f"{pct(scores['war'])} | {pct(scores.get('format_rate'))} | {probe_cell} | {face_cell} |")
+            lines.append(f"| {stage} | {label} | {scores['n']} | {percent(scores['uar'], scores.get('uar_ci'))} | "
+                         f"{percent(scores['war'])} | {percent(scores.get('format_rate'))} | {probe_cell} | "
+                         f"{face_cell} |")
     load = os.getloadavg()[0]
     minutes = {k: round(v / 60, 1) for k, v in seconds.items()}
     lines += ["", f"FER-2013 test: {args.test_faces_per_class} faces per class drawn by seed 1 (disgust has 55). "

@@ -31,7 +31,7 @@ import shutil
 import time
 from pathlib import Path
 
-from recipe_steps import ROOT, Steps, r1omni
+from recipe_steps import ROOT, Steps, percent, r1omni
 
 CORPORA = {  # name: (folder under --data, held-out speakers)
     "emodb": ("emodb", "15,16"),
@@ -149,11 +149,6 @@ def probes(out: Path, steps: Steps) -> dict:
 
 
 def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> None:
-    def pct(value, interval=None):
-        if value is None:
-            return "—"
-        return f"{value:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
-
     lines = ["| model (trained on) | scored on (held-out speakers) | kind | feature statistics | n (dropped) | "
              "UAR [95% CI] | WAR | format | linear probe UAR (same features) |", "|---" * 9 + "|"]
     for name, scores in results.items():
@@ -161,8 +156,8 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
         kind = "in-corpus" if corpus in MODELS[model][0] else "cross-corpus"
         dropped = sum(scores.get("dropped_labels", {}).values())
         lines.append(f"| {model} | {corpus} | {kind} | {STATISTICS[statistics]} | {scores['n']} ({dropped}) | "
-                     f"{pct(scores['uar'], scores.get('uar_ci'))} | {pct(scores['war'])} | "
-                     f"{pct(scores.get('format_rate'))} | {pct(probe[name]['uar'], probe[name]['interval'])} |")
+                     f"{percent(scores['uar'], scores.get('uar_ci'))} | {percent(scores['war'])} | "
+                     f"{percent(scores.get('format_rate'))} | {percent(probe[name]['uar'], probe[name]['interval'])} |")
     speakers = ["", "UAR by held-out speaker (each speaker's own statistics):", "",
                 "| model | " + " | ".join(f"{c} {s}" for c, (_, held) in CORPORA.items()
                                          for s in held.split(",")) + " |",
@@ -171,7 +166,7 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
         cells = []
         for corpus, (_, held) in CORPORA.items():
             groups = results[f"{model} | {corpus} | speaker"].get("by_speaker") or {}
-            cells += [pct((groups.get(f"{corpus} {s}") or {}).get("uar")) for s in held.split(",")]
+            cells += [percent((groups.get(f"{corpus} {s}") or {}).get("uar")) for s in held.split(",")]
         speakers.append(f"| {model} | " + " | ".join(cells) + " |")
     load = os.getloadavg()[0]
     minutes = {k: round(v / 60, 1) for k, v in seconds.items()}

@@ -40,3 +40,10 @@ class Steps:
 def r1omni(*args) -> list[str]:
     """An r1omni command line, run by this Python."""
     return [sys.executable, "-m", "r1omni.cli", *map(str, args)]
+
+
+def percent(value: float | None, interval: list[float] | None = None) -> str:
+    """A fraction as a table cell: "86.7% [80.9%, 92.3%]", or "—" for none."""
+    if value is None:
+        return "—"
+    return f"{value:.1%}" + (f" [{interval[0]:.1%}, {interval[1]:.1%}]" if interval else "")
