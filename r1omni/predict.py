@@ -25,7 +25,7 @@ from r1omni.labels import ALL_LABELS, vocabulary
 from r1omni.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from r1omni.models import ClipMedia, OmniPolicy, load_policy, loading_options
 from r1omni.models.shared_prefix import Prompt
-from r1omni.models.standardize import statistics_used
+from r1omni.models.standardize import fit_standardizers, statistics_group, statistics_used
 from r1omni.prompts import MODALITIES, build_messages, extract_answer, extract_think, lists_labels
 
 
@@ -220,8 +220,6 @@ class Predictor:
         for a test corpus recorded elsewhere; any other clip keeps the model's training statistics.
         Returns clips fitted per modality. Unreadable clips are skipped here (prediction reports
         them)."""
-        from r1omni.models.standardize import fit_standardizers, statistics_group
-
         if not self.policy.feature_standardizers():
             raise R1OmniError("this model standardises no tower features; there is nothing to refit")
         wanted = tuple(modalities or self.modalities)

@@ -98,6 +98,7 @@ def probes(out: Path, steps: Steps) -> dict:
     clips' statistics (`model`)."""
     import numpy as np
     import torch
+    from probe_speech_transfer import normalised
     from sklearn.linear_model import LogisticRegression
 
     from r1omni.data import read_manifest
@@ -122,11 +123,7 @@ def probes(out: Path, steps: Steps) -> dict:
         return np.stack([tokens[r.id] for r in rows])
 
     def by_speaker(rows) -> np.ndarray:
-        x, speakers = features(rows), np.array([f"{r.dataset} {r.speaker}" for r in rows])
-        for speaker in np.unique(speakers):
-            part = speakers == speaker
-            x[part] = (x[part] - x[part].mean(0)) / (x[part].std(0) + 1e-6)
-        return x
+        return normalised(features(rows), np.array([f"{r.dataset} {r.speaker}" for r in rows]))
 
     found = {}
     for model in MODELS:

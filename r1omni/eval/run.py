@@ -80,18 +80,16 @@ def evaluate_model(predictor: Predictor, rows: list[ClipRow], out: str | Path | 
         if not scored:
             examples = "; ".join(f"{p.id}: {p.error}" for p in predictions[:3])
             raise R1OmniError(f"{setting}: none of the {len(rows)} rows could be read, e.g. {examples}")
-        scores = score([r.label for r, _ in scored], [p.answer for _, p in scored], [p.completion for _, p in scored],
-                       classes, [r.cues for r, _ in scored],
+        labels, answers = [r.label for r, _ in scored], [p.answer for _, p in scored]
+        scores = score(labels, answers, [p.completion for _, p in scored], classes, [r.cues for r, _ in scored],
                        [measurement_of(r.cues, r.meta, MODAL_SETTINGS[setting]) for r, _ in scored])
-        scores.intervals = bootstrap_intervals([r.label for r, _ in scored], [p.answer for _, p in scored])
+        scores.intervals = bootstrap_intervals(labels, answers)
         scores.left_out = {p.id: p.error for p in predictions if p.error is not None}
         scores.faces = face_rate([p.faces for _, p in scored]) if any(p.faces for _, p in scored) else None
         scores.dropped_labels = dropped
         scores.statistics = standardize
-        scores.groups = {"corpus": group_scores([r.label for r, _ in scored], [p.answer for _, p in scored],
-                                                [r.dataset for r, _ in scored]),
-                         "speaker": group_scores([r.label for r, _ in scored], [p.answer for _, p in scored],
-                                                 [speaker_of(r) for r, _ in scored])}
+        scores.groups = {"corpus": group_scores(labels, answers, [r.dataset for r, _ in scored]),
+                         "speaker": group_scores(labels, answers, [speaker_of(r) for r, _ in scored])}
         results[setting] = scores
     if record is not None:
         _publish(record.out, results, settings, writers)

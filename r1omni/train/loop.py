@@ -30,7 +30,7 @@ from r1omni.errors import ConfigError, R1OmniError
 from r1omni.eval.metrics import uar, war
 from r1omni.models import FeatureCache, OmniPolicy, build_preset, load_policy
 from r1omni.models.cache import default_cache_dir
-from r1omni.models.standardize import fit_standardizers
+from r1omni.models.standardize import fit_standardizers, statistics_group
 from r1omni.predict import Predictor
 from r1omni.progress import StageTimer, progress_bar
 from r1omni.prompts import MODALITIES
@@ -165,7 +165,7 @@ def fit_feature_statistics(config: RunConfig, policy: OmniPolicy, rows: list[Cli
     if rank == 0:
         print("standardising " + ", ".join(f"{m} features by the statistics of {n} training clips"
                                            for m, n in fitted.items() if m in waiting)
-              + (f"; each {by} by its own ({', '.join(sorted(next(iter(standardizers.values())).groups))})"
+              + (f"; each {by} by its own ({', '.join(sorted({statistics_group(r, by) for r in rows}))})"
                  if by else ""))
 
 
