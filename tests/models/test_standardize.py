@@ -207,3 +207,10 @@ def test_eval_of_a_manifest_with_no_label_the_model_knows_says_so(smol_shape, tm
     assert code == 2
     assert "no row has a label the model knows (angry, boredom, disgust, fear, happy, sad, neutral); labels found: " \
         "calm" in capsys.readouterr().err
+
+
+def test_predict_standardize_clips_on_a_model_without_standardised_towers_says_so(tiny_model, world_dir, capsys):
+    clip = read_manifest(world_dir / "val.jsonl")[0].audio
+    code = main(["predict", clip, "--model", str(tiny_model), "--max-new-tokens", "4", "--standardize", "clips"])
+    assert code == 2
+    assert "this model standardises no tower features; there is nothing to refit" in capsys.readouterr().err
