@@ -48,11 +48,36 @@ def _data_mix(args: argparse.Namespace) -> None:
     from r1omni.data.mix import mix_manifests
 
     rows = mix_manifests([read_manifest(path) for path in args.manifest], args.split, args.per_class, args.seed,
-                         args.fill_rationale)
+                         args.fill_rationale, args.labels)
     path = write_manifest(rows, args.out)
     for (dataset, label), count in sorted(Counter((r.dataset, r.label) for r in rows).items()):
         print(f"{dataset:<10} {label:<10} {count:>6}")
     print(f"wrote {len(rows)} rows to {path}")
+
+
+def _data_augment(args: argparse.Namespace) -> int:
+    from r1omni.atomic import writing_folder
+    from r1omni.data import read_manifest, write_manifest
+    from r1omni.data.augment import augment_rows, parse_kinds
+    from r1omni.progress import progress_bar
+
+    kinds = parse_kinds(args.kinds)
+    folder = args.audio_out or args.out.with_name(f"{args.out.stem}-audio")
+    for path in (args.out, folder):
+        if path.exists():
+            raise R1OmniError(f"{path}: exists; augmenting writes new files only (remove it or choose another --out)")
+    rows = read_manifest(args.manifest)
+    with progress_bar(transient=True) as bar, writing_folder(folder) as aside:
+        task = bar.add_task(f"augmenting ({', '.join(kinds)})", total=len(rows))
+        result = augment_rows(rows, kinds, args.copies, aside, args.seed, named_in=folder.resolve(),
+                              progress=lambda done: bar.update(task, completed=done))
+    write_manifest(result.rows, args.out)
+    print(f"wrote {len(result.rows)} rows ({len(result.rows) - len(rows)} copies) to {args.out}, audio in {folder}")
+    if result.failures:
+        _print_failures(f"{len(result.failures)} of {len(rows)} rows have no copies, their sound could not be read:",
+                        result.failures.values(), "the rows without copies")
+        return 1
+    return 0
 
 
 def _data_describe_voice(args: argparse.Namespace) -> int:
@@ -541,10 +566,31 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--split", help="keep only rows of this split (e.g. train)")
     mix.add_argument("--per-class", type=int, help="at most this many rows of each label of each corpus")
     mix.add_argument("--seed", type=int, default=0, help="which rows --per-class keeps")
+    mix.add_argument("--labels", metavar="VOCABULARY",
+                     help="keep only rows with a label of this vocabulary, e.g. 'emodb&ravdess' (the classes both "
+                          "share) for a model scored across corpora")
     mix.add_argument("--fill-rationale", metavar="TEXT",
                      help="reasoning for rows without one (say what is given; invent no cue)")
     mix.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl)")
     mix.set_defaults(run=_data_mix)
+
+    augment = data_commands.add_parser(
+        "augment", help="augmented copies of a manifest's speech (room, band, noise, telephone, loudness)",
+        description="Writes every row of the manifest, each followed by --copies copies of its sound, each copy of "
+                    "a kind drawn at random from --kinds (channel: a room, a band and background noise; codec: a "
+                    "telephone, 8 kHz mu-law; loudness: -20 to +10 dB; speed: 0.85-1.15, pitch and tempo together), "
+                    "as FLAC files in a new folder. A copy keeps its clip's label, corpus and speaker; it carries no "
+                    "rationale (run describe-voice on the output to measure the copies' own sound).")
+    augment.add_argument("--manifest", required=True, type=Path, help="manifest of clips with sound")
+    augment.add_argument("--kinds", default="channel,codec,loudness",
+                         help="comma-separated kinds to draw from (default channel,codec,loudness: what helped "
+                              "on the cross-corpus development speakers)")
+    augment.add_argument("--copies", type=int, default=1, help="copies of each clip (default 1)")
+    augment.add_argument("--seed", type=int, default=0, help="same seed and row id, same copy")
+    augment.add_argument("--out", required=True, type=Path, help="manifest to write (.jsonl); must not exist")
+    augment.add_argument("--audio-out", type=Path,
+                         help="folder for the copies, must not exist (default: OUT's name with -audio)")
+    augment.set_defaults(run=_data_augment)
 
     describe = data_commands.add_parser(
         "describe-voice", help="rationales from measured acoustics (pitch, loudness, tempo) for a cold start",

@@ -54,17 +54,23 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 
 def vocabulary(dataset: str) -> tuple[str, ...]:
-    """The canonical labels of `dataset` (case-insensitive name), in the dataset's order; names
-    joined by ``+`` (``fer2013+emodb``) give the union of their vocabularies, first name's order first."""
-    labels = []
-    for name in dataset.split("+"):
+    """The canonical labels of `dataset` (case-insensitive name), in the dataset's order. Names
+    joined by ``+`` (``fer2013+emodb``) give the union of their vocabularies, first name's order
+    first; joined by ``&`` (``emodb&ravdess``), the labels all of them share, in the first's order."""
+    joiner = "&" if "&" in dataset else "+"
+    if "&" in dataset and "+" in dataset:
+        raise LabelError(f"label set {dataset!r}: join names by + (all their labels) or by & (the labels "
+                         "they share), not both")
+    vocabularies = []
+    for name in dataset.split(joiner):
         key = name.strip().lower().replace("-", "").replace("_", "")
         if key not in VOCABULARIES:
-            raise LabelError(
-                f"unknown dataset {name!r}; known vocabularies: {', '.join(VOCABULARIES)} (or several joined by +)"
-            )
-        labels += VOCABULARIES[key]
-    return tuple(dict.fromkeys(labels))
+            raise LabelError(f"unknown dataset {name!r}; known vocabularies: {', '.join(VOCABULARIES)} "
+                             "(or several joined by + or by &)")
+        vocabularies.append(VOCABULARIES[key])
+    if joiner == "&":
+        return tuple(label for label in vocabularies[0] if all(label in v for v in vocabularies[1:]))
+    return tuple(dict.fromkeys(label for v in vocabularies for label in v))
 
 
 def lookup(word: str) -> str | None:

@@ -1,18 +1,24 @@
 """Speech that transfers: speech models trained on Emo-DB, on RAVDESS and on both, each scored on
-both corpora's held-out speakers (README "Speech across corpora").
+both corpora's held-out speakers, and leave-one-corpus-out models scored on the corpus they never
+heard (README "Speech across corpora").
 
     python scripts/real_speech_recipe.py --data ../shared/data
 
 Corpora: Emo-DB (German, 10 speakers; 15 and 16 held out) and RAVDESS speech actors 13-24
-(English, 12 actors; 21-24 held out). Three smol-omni cold starts (SFT on measured rationales, as
+(English, 12 actors; 21-24 held out). Five smol-omni cold starts (SFT on measured rationales, as
 the Emo-DB recipe's), each reading Whisper tiny's second encoder layer (`--audio-layers 2`) with
 each speaker's features standardised by that speaker's own statistics (`data.standardize_by:
 speaker`), the two choices the transfer probes made on development speakers
 (scripts/probe_speech_transfer.py): `emodb` on Emo-DB's eight training speakers, `ravdess` on
 RAVDESS's eight training actors, `both` on the two together (label sets merged: `emodb+ravdess`,
 9 labels; at most --per-class clips of each corpus and class, so batches are balanced across
-corpora and classes in expectation). Each model is scored by `r1omni eval` on both corpora's
-held-out speakers: in-corpus for the corpora it trained on, leave-one-corpus-out for the other
+corpora and classes in expectation). The leave-one-corpus-out models `emodb-shared` and
+`ravdess-shared` train on one corpus's training speakers, on the six classes the two corpora share
+(`data mix --labels 'emodb&ravdess'`, as the probes are fitted), each clip followed by one copy of
+a kind drawn from channel, codec and loudness (`r1omni data augment`; the probes' development
+choice, one copy per clip so that a cold start takes twice the time, not five times), and are
+scored on the other corpus's held-out speakers. The first three are scored by `r1omni eval` on both
+corpora's held-out speakers: in-corpus for the corpora it trained on, leave-one-corpus-out for the other
 (labels mapped, the classes it never learnt dropped and counted), each speaker standardised by
 their own clips (fitted without labels), and the single-corpus models also with their training
 clips' statistics. Beside each score, a linear probe on the same frozen features (the tower's
@@ -29,6 +35,7 @@ import os
 import platform
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from recipe_steps import ROOT, Steps, percent, r1omni
@@ -37,10 +44,25 @@ CORPORA = {  # name: (folder under --data, held-out speakers)
     "emodb": ("emodb", "15,16"),
     "ravdess": ("ravdess_speech_actors13-24", "21,22,23,24"),
 }
-MODELS = {  # name: (corpora trained on, label set)
-    "emodb": (("emodb",), "emodb"),
-    "ravdess": (("ravdess",), "ravdess"),
-    "both": (("emodb", "ravdess"), "emodb+ravdess"),
+SHARED = "emodb&ravdess"  # the six classes both corpora have
+AUGMENTATIONS = "channel,codec,loudness"  # one copy per clip of a kind drawn from these
+
+
+@dataclass(frozen=True)
+class Model:
+    corpora: tuple[str, ...]  # trained on
+    labels: str  # label set
+    augmented: bool = False  # trained on its clips and one augmented copy of each
+    scored_on: tuple[str, ...] = tuple(CORPORA)
+
+
+MODELS = {
+    "emodb": Model(("emodb",), "emodb"),
+    "ravdess": Model(("ravdess",), "ravdess"),
+    "both": Model(("emodb", "ravdess"), "emodb+ravdess"),
+    # Leave one corpus out: the shared classes only, with augmented copies, scored on the other corpus.
+    "emodb-shared": Model(("emodb",), SHARED, augmented=True, scored_on=("ravdess",)),
+    "ravdess-shared": Model(("ravdess",), SHARED, augmented=True, scored_on=("emodb",)),
 }
 STATISTICS = {"speaker": "each speaker's own", "model": "training clips'"}
 AUDIO_LAYERS = 2  # Whisper tiny's layer that transferred best on the development speakers
@@ -56,6 +78,15 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
     steps.run("mix both", out / "both-train.jsonl", r1omni(
         "data", "mix", *[arg for corpus in CORPORA for arg in ("--manifest", out / f"{corpus}-train.jsonl")],
         "--per-class", args.per_class, "--seed", 0, "--out", out / "both-train.jsonl"))
+    for model, spec in MODELS.items():
+        if spec.augmented:
+            (corpus,) = spec.corpora
+            steps.run(f"mix {model}", out / f"{model}-original.jsonl", r1omni(
+                "data", "mix", "--manifest", out / f"{corpus}-train.jsonl", "--labels", spec.labels,
+                "--out", out / f"{model}-original.jsonl"))
+            steps.run(f"augment {model}", out / f"{model}-train.jsonl", r1omni(
+                "data", "augment", "--manifest", out / f"{model}-original.jsonl", "--kinds", AUGMENTATIONS,
+                "--copies", 1, "--seed", 0, "--out", out / f"{model}-train.jsonl"))
     # Each model's rationales are measured against the terciles of its own training clips.
     for model in MODELS:
         train = out / f"{model}-train.jsonl"
@@ -68,12 +99,12 @@ def train_and_evaluate(out: Path, steps: Steps) -> dict:
     steps.run("model-init", out / "smol-omni", r1omni("model", "init", "--preset", "smol-omni", "--audio-layers",
                                                       AUDIO_LAYERS, "--out", out / "smol-omni"))
     results = {}
-    for model, (corpora, labels) in MODELS.items():
+    for model, spec in MODELS.items():
         steps.run(f"coldstart {model}", out / model / "final", r1omni(
             "sft", "--config", "configs/speech-coldstart.yaml", f"model.path={out / 'smol-omni'}",
-            f"data.train={out / f'{model}-train-explained.jsonl'}", f"data.labels={labels}",
+            f"data.train={out / f'{model}-train-explained.jsonl'}", f"data.labels={spec.labels}",
             f"train.output_dir={out / model}"))
-        for corpus in CORPORA:
+        for corpus in spec.scored_on:
             for statistics in scored_statistics(model):
                 folder = out / "eval" / f"{model}-on-{corpus}-{statistics}"
                 steps.run(f"eval {model} on {corpus} ({statistics})", folder / "metrics.json", r1omni(
@@ -85,9 +116,11 @@ def train_and_evaluate(out: Path, steps: Steps) -> dict:
 
 
 def scored_statistics(model: str) -> tuple[str, ...]:
-    """A model trained on several corpora standardises each speaker by their own in training, so
-    only that is scored; a single-corpus model is also scored with its training clips' statistics."""
-    return tuple(STATISTICS) if len(MODELS[model][0]) == 1 else ("speaker",)
+    """Every model standardises each speaker by their own in training, so that is scored; the
+    single-corpus models trained on their own clips alone are also scored with their training
+    clips' statistics."""
+    spec = MODELS[model]
+    return tuple(STATISTICS) if len(spec.corpora) == 1 and not spec.augmented else ("speaker",)
 
 
 def probes(out: Path, steps: Steps) -> dict:
@@ -107,8 +140,11 @@ def probes(out: Path, steps: Steps) -> dict:
     from r1omni.models import load_policy
 
     path = out / "probes.json"
-    if path.is_file() and "probes" in steps.seconds:
-        return json.loads(path.read_text())
+    found = json.loads(path.read_text()) if path.is_file() and "probes" in steps.seconds else {}
+    todo = [m for m in MODELS if any(f"{m} | {c} | {s}" not in found for c in MODELS[m].scored_on
+                                     for s in scored_statistics(m))]
+    if not todo:
+        return found
     started = time.perf_counter()
     policy = load_policy(out / "smol-omni", device="cpu", dtype="float32")
     tower = policy.encoders()["audio"]
@@ -125,13 +161,12 @@ def probes(out: Path, steps: Steps) -> dict:
     def by_speaker(rows) -> np.ndarray:
         return normalised(features(rows), np.array([f"{r.dataset} {r.speaker}" for r in rows]))
 
-    found = {}
-    for model in MODELS:
+    for model in todo:
         fit = read_manifest(out / f"{model}-train.jsonl")
         classifier = LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced")
         classifier.fit(by_speaker(fit), [lookup(r.label) for r in fit])
         raw = features(fit)
-        for corpus in CORPORA:
+        for corpus in MODELS[model].scored_on:
             rows = [r for r in read_manifest(out / f"{corpus}-test.jsonl") if lookup(r.label) in classifier.classes_]
             for statistics in scored_statistics(model):
                 x = by_speaker(rows) if statistics == "speaker" else \
@@ -141,7 +176,7 @@ def probes(out: Path, steps: Steps) -> dict:
                     "uar": uar(truth, predicted), "interval": bootstrap_intervals(truth, predicted)["uar"],
                     "n": len(rows), "fit_clips": len(fit)}
     path.write_text(json.dumps(found, indent=2) + "\n")
-    steps.record("probes", time.perf_counter() - started)
+    steps.record("probes", steps.seconds.get("probes", 0.0) + time.perf_counter() - started)
     return found
 
 
@@ -150,7 +185,7 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
              "UAR [95% CI] | WAR | format | linear probe UAR (same features) |", "|---" * 9 + "|"]
     for name, scores in results.items():
         model, corpus, statistics = name.split(" | ")
-        kind = "in-corpus" if corpus in MODELS[model][0] else "cross-corpus"
+        kind = "in-corpus" if corpus in MODELS[model].corpora else "cross-corpus"
         dropped = sum(scores.get("dropped_labels", {}).values())
         lines.append(f"| {model} | {corpus} | {kind} | {STATISTICS[statistics]} | {scores['n']} ({dropped}) | "
                      f"{percent(scores['uar'], scores.get('uar_ci'))} | {percent(scores['war'])} | "
@@ -162,15 +197,17 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
     for model in MODELS:
         cells = []
         for corpus, (_, held) in CORPORA.items():
-            groups = results[f"{model} | {corpus} | speaker"].get("by_speaker") or {}
+            groups = (results.get(f"{model} | {corpus} | speaker") or {}).get("by_speaker") or {}
             cells += [percent((groups.get(f"{corpus} {s}") or {}).get("uar")) for s in held.split(",")]
         speakers.append(f"| {model} | " + " | ".join(cells) + " |")
     load = os.getloadavg()[0]
     minutes = {k: round(v / 60, 1) for k, v in seconds.items()}
     lines += speakers + [
         "", f"Held out: Emo-DB speakers {CORPORA['emodb'][1]}, RAVDESS actors {CORPORA['ravdess'][1]}. `both` trains "
-        f"on at most {args.per_class} clips of each corpus and class. Cross-corpus scores drop the classes the model "
-        "never learnt (RAVDESS's calm and surprise for the Emo-DB model; Emo-DB's boredom for the RAVDESS model). "
+        f"on at most {args.per_class} clips of each corpus and class. `emodb-shared` and `ravdess-shared` train on "
+        f"the six classes both corpora share, each clip with one copy of a kind drawn from {AUGMENTATIONS} "
+        "(r1omni data augment). Cross-corpus scores drop the classes the model never learnt (RAVDESS's calm and "
+        "surprise for the Emo-DB models; Emo-DB's boredom for the RAVDESS models). "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the end.",
         "Minutes per step: " + ", ".join(f"{k} {v}" for k, v in minutes.items()) + "."]
     (out / "results.md").write_text("\n".join(lines) + "\n")

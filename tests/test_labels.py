@@ -47,6 +47,16 @@ def test_vocabulary_union_keeps_the_first_order_and_adds_the_rest():
         vocabulary("emodb+imagenet")
 
 
+def test_vocabulary_intersection_keeps_the_shared_labels_in_the_first_order():
+    assert vocabulary("emodb&ravdess") == ("angry", "disgust", "fear", "happy", "sad", "neutral")
+    assert vocabulary("ravdess & emodb") == ("neutral", "happy", "sad", "angry", "fear", "disgust")
+    assert vocabulary("emodb&ravdess&ckplus") == ("angry", "disgust", "fear", "happy", "sad")
+    with pytest.raises(LabelError, match="not both"):
+        vocabulary("emodb&ravdess+ckplus")
+    with pytest.raises(LabelError, match="'imagenet'"):
+        vocabulary("emodb&imagenet")
+
+
 def test_emotions_named_finds_each_emotion_once():
     assert emotions_named("Happy, maybe happiness or SAD") == ["happy", "sad"]
     assert emotions_named("nothing here") == []

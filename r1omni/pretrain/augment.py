@@ -1,5 +1,5 @@
-"""Generic augmentation for perception pre-training: pictures framed, lit and recorded differently,
-voices recorded in other rooms and through other channels.
+"""Generic augmentation for perception pre-training: pictures framed, lit and recorded differently
+(voices recorded in other rooms and through other channels: `r1omni.data.augment`).
 
 Large pre-training corpora vary in all of these; a model pre-trained on one camera and one
 microphone reads a clip from another badly. Ranges are generic (the kinds of variation
@@ -8,12 +8,8 @@ speech-emotion and face-analysis systems train with), not fitted to any test dom
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from scipy.signal import butter, fftconvolve, sosfilt
 from torch import nn
-
-SAMPLE_RATE = 16_000
 
 
 def augment_frames(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -36,20 +32,3 @@ def augment_frames(pixels: torch.Tensor, generator: torch.Generator) -> torch.Te
     lit = lit * uniform(0.8, 1.2, 3, 1, 1) + uniform(-0.2, 0.2, 1, 1, 1)
     noise = torch.randn(lit.shape, generator=generator) * uniform(0.0, 0.08, 1, 1, 1)
     return (lit + noise).clamp(-1.0, 1.0)
-
-
-def augment_audio(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A 16 kHz waveform through a random room (half the time; RT60 0.05-0.6 s), a random band
-    (half the time; 50-500 Hz to 2.5-7.5 kHz) and background noise (10-40 dB below the clip's level)."""
-    out = wave.astype(np.float64)
-    if rng.random() < 0.5:
-        length = int(rng.uniform(0.05, 0.6) * SAMPLE_RATE)
-        impulse = rng.normal(0, 1, length) * np.exp(-6.9 * np.arange(length) / length)  # -60 dB at the end
-        impulse[0] = 1.0
-        out = fftconvolve(out, impulse / np.sqrt(np.sum(impulse**2)))[: out.size]
-    if rng.random() < 0.5:
-        band = (rng.uniform(50, 500), rng.uniform(2500, 7500))
-        out = sosfilt(butter(4, band, "bandpass", fs=SAMPLE_RATE, output="sos"), out)
-    level = np.sqrt(np.mean(out**2)) if out.size else 0.0
-    out = out + rng.normal(0, 1, out.size) * level * 10 ** (-rng.uniform(10, 40) / 20)
-    return np.tanh(out).astype(np.float32)

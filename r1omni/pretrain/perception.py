@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from r1omni.data.augment import augment_audio
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
 from r1omni.models import ClipMedia, OmniPolicy
-from r1omni.pretrain.augment import augment_audio, augment_frames
+from r1omni.pretrain.augment import augment_frames
 from r1omni.progress import StageTimer
 
 

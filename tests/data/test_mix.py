@@ -31,6 +31,16 @@ def test_split_and_cap_per_corpus_and_class():
     assert len(train) == 30 and all(r.split == "train" for r in train)
 
 
+def test_a_label_set_keeps_only_its_classes():
+    bored = [ClipRow(f"b{i}", "boredom", "emodb", audio=f"/b{i}.wav", speaker="03") for i in range(3)]
+    assert len(mix_manifests([voices() + bored])) == 8
+    shared = mix_manifests([voices() + bored, faces()], labels="emodb&ravdess")  # boredom is Emo-DB's alone
+    assert [r.id for r in shared] == [f"v{i}" for i in range(5)] + [f"f{i}" for i in range(40)]
+    assert {r.label for r in mix_manifests([faces(), voices()], labels="ckplus&mer2023")} == {"angry", "happy", "sad"}
+    with pytest.raises(ManifestError, match="labels='dfew&emodb'"):
+        mix_manifests([bored], labels="dfew&emodb")
+
+
 def test_clashing_ids_and_empty_mixes_are_errors():
     with pytest.raises(ManifestError, match="occur twice"):
         mix_manifests([voices(), voices()])
