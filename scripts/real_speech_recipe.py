@@ -16,15 +16,14 @@ corpora and classes in expectation). The leave-one-corpus-out models `emodb-shar
 `ravdess-shared` train on one corpus's training speakers, on the six classes the two corpora share
 (`data mix --labels 'emodb&ravdess'`, as the probes are fitted), each clip followed by one copy of
 a kind drawn from channel, codec and loudness (`r1omni data augment`; the probes' development
-choice, one copy per clip so that a cold start takes twice the time, not five times), and are
-scored on the other corpus's held-out speakers. The first three are scored by `r1omni eval` on both
-corpora's held-out speakers: in-corpus for the corpora it trained on, leave-one-corpus-out for the other
-(labels mapped, the classes it never learnt dropped and counted), each speaker standardised by
-their own clips (fitted without labels), and the single-corpus models also with their training
-clips' statistics. Beside each score, a linear probe on the same frozen features (the tower's
-utterance token), fitted on the same training clips, standardised the same way. A step
-whose output exists is not run again (OUT/steps.json keeps its time); --fresh starts over. Writes
-OUT/results.json and OUT/results.md.
+choice, one copy per clip so that a cold start takes twice the time, not five times). Each model
+is scored by `r1omni eval` on both corpora's held-out speakers: in-corpus for the corpora it
+trained on, leave-one-corpus-out for the other (labels mapped, the classes it never learnt dropped
+and counted), each speaker standardised by their own clips (fitted without labels), and the
+single-corpus models without augmentation also with their training clips' statistics. Beside each
+score, a linear probe on the same frozen features (the tower's utterance token), fitted on the
+same training clips, standardised the same way. A step whose output exists is not run again
+(OUT/steps.json keeps its time); --fresh starts over. Writes OUT/results.json and OUT/results.md.
 """
 
 from __future__ import annotations
@@ -53,16 +52,15 @@ class Model:
     corpora: tuple[str, ...]  # trained on
     labels: str  # label set
     augmented: bool = False  # trained on its clips and one augmented copy of each
-    scored_on: tuple[str, ...] = tuple(CORPORA)
 
 
 MODELS = {
     "emodb": Model(("emodb",), "emodb"),
     "ravdess": Model(("ravdess",), "ravdess"),
     "both": Model(("emodb", "ravdess"), "emodb+ravdess"),
-    # Leave one corpus out: the shared classes only, with augmented copies, scored on the other corpus.
-    "emodb-shared": Model(("emodb",), SHARED, augmented=True, scored_on=("ravdess",)),
-    "ravdess-shared": Model(("ravdess",), SHARED, augmented=True, scored_on=("emodb",)),
+    # For leaving one corpus out: the shared classes only, with augmented copies.
+    "emodb-shared": Model(("emodb",), SHARED, augmented=True),
+    "ravdess-shared": Model(("ravdess",), SHARED, augmented=True),
 }
 STATISTICS = {"speaker": "each speaker's own", "model": "training clips'"}
 AUDIO_LAYERS = 2  # Whisper tiny's layer that transferred best on the development speakers
@@ -104,7 +102,7 @@ def train_and_evaluate(out: Path, steps: Steps) -> dict:
             "sft", "--config", "configs/speech-coldstart.yaml", f"model.path={out / 'smol-omni'}",
             f"data.train={out / f'{model}-train-explained.jsonl'}", f"data.labels={spec.labels}",
             f"train.output_dir={out / model}"))
-        for corpus in spec.scored_on:
+        for corpus in CORPORA:
             for statistics in scored_statistics(model):
                 folder = out / "eval" / f"{model}-on-{corpus}-{statistics}"
                 steps.run(f"eval {model} on {corpus} ({statistics})", folder / "metrics.json", r1omni(
@@ -141,7 +139,7 @@ def probes(out: Path, steps: Steps) -> dict:
 
     path = out / "probes.json"
     found = json.loads(path.read_text()) if path.is_file() and "probes" in steps.seconds else {}
-    todo = [m for m in MODELS if any(f"{m} | {c} | {s}" not in found for c in MODELS[m].scored_on
+    todo = [m for m in MODELS if any(f"{m} | {c} | {s}" not in found for c in CORPORA
                                      for s in scored_statistics(m))]
     if not todo:
         return found
@@ -166,7 +164,7 @@ def probes(out: Path, steps: Steps) -> dict:
         classifier = LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced")
         classifier.fit(by_speaker(fit), [lookup(r.label) for r in fit])
         raw = features(fit)
-        for corpus in MODELS[model].scored_on:
+        for corpus in CORPORA:
             rows = [r for r in read_manifest(out / f"{corpus}-test.jsonl") if lookup(r.label) in classifier.classes_]
             for statistics in scored_statistics(model):
                 x = by_speaker(rows) if statistics == "speaker" else \
@@ -197,7 +195,7 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
     for model in MODELS:
         cells = []
         for corpus, (_, held) in CORPORA.items():
-            groups = (results.get(f"{model} | {corpus} | speaker") or {}).get("by_speaker") or {}
+            groups = results[f"{model} | {corpus} | speaker"].get("by_speaker") or {}
             cells += [percent((groups.get(f"{corpus} {s}") or {}).get("uar")) for s in held.split(",")]
         speakers.append(f"| {model} | " + " | ".join(cells) + " |")
     load = os.getloadavg()[0]
