@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from r1omni.atomic import replacing
 from r1omni.errors import LabelError, ManifestError
 from r1omni.labels import canonical
 
@@ -80,9 +81,9 @@ def check_field_types(data: dict, types: dict[str, tuple[type, ...]], prefix: st
 
 
 def write_manifest(rows: Iterable[ClipRow], path: str | Path) -> Path:
+    """`rows` as JSONL at `path`, written whole or not at all (a crash leaves any old file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with replacing(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
     return path

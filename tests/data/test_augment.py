@@ -86,4 +86,5 @@ def test_cli_writes_rows_and_audio_and_never_overwrites(clips, tmp_path, capsys)
     write_manifest(clips, tmp_path / "with-missing.jsonl")
     assert main(["data", "augment", "--manifest", str(tmp_path / "with-missing.jsonl"), "--kinds", "speed",
                  "--out", str(tmp_path / "partial.jsonl")]) == 1
-    assert len(read_manifest(tmp_path / "partial.jsonl")) == 5 and "1 of 3 rows have no copies" in capsys.readouterr().err
+    assert len(read_manifest(tmp_path / "partial.jsonl")) == 5
+    assert "1 of 3 rows have no copies" in capsys.readouterr().err

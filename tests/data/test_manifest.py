@@ -63,3 +63,16 @@ def test_encoding_bom_blank_and_numeric_ids(tmp_path):
     path.write_text("\n  \n")
     with pytest.raises(ManifestError, match="manifest has no rows"):
         read_manifest(path)
+
+
+def test_a_manifest_is_written_whole_or_not_at_all(tmp_path):
+    path = write_manifest([ClipRow("a", "happy", "ravdess", audio="/a.wav")], tmp_path / "m.jsonl")
+
+    def rows_then_a_crash():
+        yield ClipRow("b", "sad", "ravdess", audio="/b.wav")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        write_manifest(rows_then_a_crash(), path)
+    assert [r.id for r in read_manifest(path)] == ["a"]  # the old manifest, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl"]  # no temporary left
