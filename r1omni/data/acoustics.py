@@ -17,8 +17,7 @@ import numpy as np
 from r1omni.claims import LEVEL_WORDS
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import ConfigError, ManifestError, R1OmniError
-
-SAMPLE_RATE = 16_000
+from r1omni.media import SAMPLE_RATE, read_audio
 
 # Each attribute's eGeMAPS functional; its words for the lower, middle and upper third of a
 # corpus are r1omni.claims.LEVEL_WORDS, which also reads them back from a model's reasoning.
@@ -69,8 +68,6 @@ class Measured:
 def measure_rows(rows: list[ClipRow], progress: Callable[[int], None] | None = None) -> Measured:
     """eGeMAPS of each row's sound (the audio file, else the video's soundtrack); a row whose
     sound cannot be read is listed in `failures` with its error, the others go on."""
-    from r1omni.media import read_audio
-
     egemaps = EGeMAPS()
     kept, values, failures = [], [], {}
     for done, row in enumerate(rows, 1):

@@ -26,8 +26,8 @@ from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import R1OmniError
+from r1omni.media import SAMPLE_RATE, read_audio, write_audio
 
-SAMPLE_RATE = 16_000
 SPEECH_AUGMENTATIONS = ("channel", "codec", "loudness", "speed")
 
 
@@ -91,8 +91,6 @@ def augment_rows(rows: list[ClipRow], kinds: tuple[str, ...], copies: int, folde
     depend only on `seed` and the row's id, so a row gets the same copies in any manifest. A row
     whose sound cannot be read keeps no copies and is listed in `failures`; the others go on.
     Copies carry no rationale, caption or cues: those describe the original's sound."""
-    from r1omni.media import read_audio, write_audio
-
     if copies < 1:
         raise R1OmniError(f"copies must be at least 1, got {copies}")
     out, failures = [], {}
