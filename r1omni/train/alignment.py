@@ -56,12 +56,16 @@ def media_mean(prompt) -> torch.Tensor:
     return prompt.embeds[prompt.ids == -1].float().mean(0)
 
 
-def alignment_loss(media: torch.Tensor, labels: list[str], words: tuple[list[str], torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy of mean media embeddings ``[B, H]`` against the label words' embeddings."""
+def alignment_loss(media: torch.Tensor, labels: list[str], words: tuple[list[str], torch.Tensor],
+                   class_weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Cross-entropy of mean media embeddings ``[B, H]`` against the label words' embeddings;
+    with `class_weights`, each clip's term weighted by its label's weight (PyTorch's weighted mean)."""
     names, vectors = words
     logits = SCALE * nn.functional.normalize(media, dim=-1) @ nn.functional.normalize(vectors.float(), dim=-1).T
     target = torch.tensor([names.index(label) for label in labels], device=logits.device)
-    return nn.functional.cross_entropy(logits, target)
+    weight = None if class_weights is None else \
+        torch.tensor([class_weights.get(name, 1.0) for name in names], device=logits.device)  # [C]
+    return nn.functional.cross_entropy(logits, target, weight=weight)
 
 
 def level_loss(media: torch.Tensor, levels: list[dict[str, int]], words: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -80,11 +84,11 @@ def level_loss(media: torch.Tensor, levels: list[dict[str, int]], words: dict[st
 
 def warm_up_projectors(policy, clips: list, labels: list[str], vocabulary_name: str, epochs: int, lr: float,
                        batch_size: int, seed: int = 0, say=print, levels: list[dict[str, int]] | None = None,
-                       level_weight: float = 0.0) -> list[float]:
-    """Train only the projectors on the alignment loss for `epochs` passes over `clips`
-    (`ClipMedia`, frozen towers' features from the feature cache), plus `level_weight` times the
-    level loss on each clip's measured `levels`; the LM is not run. Returns the mean loss of each
-    epoch."""
+                       level_weight: float = 0.0, class_weights: dict[str, float] | None = None) -> list[float]:
+    """Train only the projectors on the alignment loss (each label weighted by `class_weights`)
+    for `epochs` passes over `clips` (`ClipMedia`, frozen towers' features from the feature
+    cache), plus `level_weight` times the level loss on each clip's measured `levels`; the LM is
+    not run. Returns the mean loss of each epoch."""
     projectors = [p for module in policy.adapters() for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(projectors, lr=lr)
     words = label_words(policy, vocabulary_name)
@@ -98,7 +102,7 @@ def warm_up_projectors(policy, clips: list, labels: list[str], vocabulary_name: 
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             media = torch.stack([torch.cat(list(policy.encode(clips[i]).values())).float().mean(0) for i in batch])
-            loss = alignment_loss(media, [labels[i] for i in batch], words)
+            loss = alignment_loss(media, [labels[i] for i in batch], words, class_weights)
             if levels_of is not None:
                 loss = loss + level_weight * level_loss(media, [levels[i] for i in batch], levels_of)
             optimizer.zero_grad()

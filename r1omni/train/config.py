@@ -102,6 +102,9 @@ class SFTSettings:
     # Level alignment: the weight of the same kind of loss towards the words of each clip's
     # measured voice levels (rows from r1omni data describe-voice), beside SFT and in the warm-up.
     level_alignment: float = 0.0
+    # Weight each row's SFT and label-alignment loss by n / (classes x its label's count), as
+    # scikit-learn's class_weight="balanced": a corpus's rare classes count as much as its common ones.
+    class_balance: bool = False
     # Longest greedy answer when scoring the validation rows (train.eval_every).
     validation_max_tokens: int = 512
 

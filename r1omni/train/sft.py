@@ -7,6 +7,7 @@ start), ``label`` (``<answer>{label}</answer>``, the paper's label-SFT baseline)
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +41,18 @@ def target_ids(policy: OmniPolicy, row, settings: SFTSettings) -> list[int]:
     return ids[: settings.max_length - 1] + [policy.end_of_turn_id]
 
 
+def balanced_class_weights(labels: list[str]) -> dict[str, float]:
+    """Each label's weight n / (classes x its count), scikit-learn's class_weight="balanced": every
+    class then weighs as much in the loss, and the mean weight over the rows is 1."""
+    counts = Counter(labels)
+    return {label: len(labels) / (len(counts) * count) for label, count in counts.items()}
+
+
+def class_weights(state: TrainState) -> dict[str, float] | None:
+    """The training rows' balanced class weights when `sft.class_balance` asks for them."""
+    return balanced_class_weights([row.label for row in state.rows]) if state.config.sft.class_balance else None
+
+
 def warm_up(state: TrainState) -> None:
     """The projectors alone on the alignment loss (r1omni.train.alignment), before the first
     step; every process on every clip alike, so that their projectors stay equal."""
@@ -50,7 +63,8 @@ def warm_up(state: TrainState) -> None:
     warm_up_projectors(state.policy, clips, labels, config.data.labels, sft.alignment_epochs,
                        train.lr * train.encoder_lr_scale, train.batch_size, train.seed,
                        say=print if state.rank == 0 else lambda text: None,
-                       levels=[measured_levels(row) for row, _ in readable], level_weight=sft.level_alignment)
+                       levels=[measured_levels(row) for row, _ in readable], level_weight=sft.level_alignment,
+                       class_weights=class_weights(state))
 
 
 @dataclass
@@ -85,17 +99,23 @@ def sft_step(state: TrainState) -> dict:
 
 
 def micro_loss(state: TrainState, part: MicroBatch, step_tokens: int) -> tuple[torch.Tensor, dict]:
-    """A micro-batch's share of the step's loss (summed token log-loss / the step's tokens),
-    plus the alignment losses at their weights; and those alignment losses alone."""
+    """A micro-batch's share of the step's loss (summed token log-loss, each example's tokens
+    weighted by its label's class weight under `sft.class_balance`, / the step's tokens), plus the
+    alignment losses at their weights; and those alignment losses alone."""
     policy, sft, stats = state.policy, state.config.sft, {}
     prompts = [policy.prompt(e.messages, e.media) for e in part.examples]
-    logprobs, mask = policy.completion_logprobs(prompts, part.targets)
-    loss = -(logprobs * mask).sum() * state.processes / step_tokens
+    logprobs, mask = policy.completion_logprobs(prompts, part.targets)  # [B, Lc]
+    weights = class_weights(state)
+    per_example = (logprobs * mask).sum(-1)  # [B]
+    if weights is not None:
+        per_example = per_example * torch.tensor([weights[e.row.label] for e in part.examples],
+                                                 device=per_example.device)
+    loss = -per_example.sum() * state.processes / step_tokens
     if sft.label_alignment or sft.level_alignment:
         media = torch.stack([media_mean(p) for p in prompts])  # [B, H]
     if sft.label_alignment:
         words = label_words(policy, state.config.data.labels)
-        alignment = alignment_loss(media, [e.row.label for e in part.examples], words)
+        alignment = alignment_loss(media, [e.row.label for e in part.examples], words, weights)
         stats["label_alignment"] = alignment.detach().item()
         loss = loss + sft.label_alignment * alignment * part.share
     if sft.level_alignment:

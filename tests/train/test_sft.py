@@ -4,13 +4,13 @@ import pytest
 import torch
 from train_helpers import overrides
 
-from r1omni.data import read_manifest
+from r1omni.data import read_manifest, write_manifest
 from r1omni.data.manifest import ClipRow
 from r1omni.errors import ConfigError
 from r1omni.models import OmniPolicy
 from r1omni.train.config import load_config
 from r1omni.train.loop import setup
-from r1omni.train.sft import target_ids, target_text, warm_up
+from r1omni.train.sft import MicroBatch, balanced_class_weights, micro_loss, target_ids, target_text, warm_up
 from r1omni.train.stages import train, train_from
 from r1omni.train.stream import media_bytes
 
@@ -81,6 +81,51 @@ def test_label_alignment_loss_prefers_the_nearest_label_word():
     assert losses[1] < losses[0] and losses[1] < losses[2]
     losses[1].backward()
     assert media.grad is not None and media.grad.abs().sum() > 0  # a direct path to the media embeddings
+
+
+def test_balanced_class_weights_weigh_every_class_alike():
+    labels = ["angry"] * 6 + ["sad"] * 2 + ["happy"]
+    weights = balanced_class_weights(labels)
+    assert weights == pytest.approx({"angry": 9 / 18, "sad": 9 / 6, "happy": 9 / 3})
+    assert sum(weights[label] for label in labels) / len(labels) == pytest.approx(1.0)  # the loss keeps its scale
+    assert {weights[label] * labels.count(label) for label in weights} == {3.0}  # each class's total alike
+
+
+def test_label_alignment_loss_weighs_each_clip_by_its_class():
+    from r1omni.train.alignment import alignment_loss
+
+    words = (["a", "b"], torch.eye(2))
+    media = torch.tensor([[1.0, 0.2], [0.3, 1.0], [0.1, 1.0]])  # [3, H]: one clip of a, two of b
+    labels, weights = ["a", "b", "b"], {"a": 3.0, "b": 1.0}
+    each = [alignment_loss(media[i : i + 1], [labels[i]], words) for i in range(3)]
+    expected = (3 * each[0] + each[1] + each[2]) / (3 + 1 + 1)  # PyTorch's weighted mean
+    assert alignment_loss(media, labels, words, weights) == pytest.approx(expected.item())
+    assert alignment_loss(media, labels, words, weights) != pytest.approx(alignment_loss(media, labels, words).item())
+
+
+def test_class_balance_weights_each_examples_sft_loss_by_its_class(world_dir, tiny_model, tmp_path):
+    rows = read_manifest(world_dir / "coldstart.jsonl")
+    rows = [row for row in rows if row.label == rows[0].label][:4] + \
+        [row for row in rows if row.label != rows[0].label][:1]  # one class four times as common as the other
+    manifest = write_manifest(rows, tmp_path / "unbalanced.jsonl")
+
+    def state_with(balance):
+        return setup(load_config(None, overrides(world_dir, tiny_model, tmp_path / f"o{balance}", **{
+            "data.train": manifest, "sft.class_balance": balance}), kind="sft"))
+
+    plain, balanced = state_with(False), state_with(True)
+    examples = plain.stream.next_examples(len(rows))
+    targets = [target_ids(plain.policy, e.row, plain.config.sft) for e in examples]
+    tokens = sum(len(t) for t in targets)
+    with torch.no_grad():
+        alone = [micro_loss(plain, MicroBatch([e], [t], 1.0), tokens)[0] for e, t in zip(examples, targets)]
+        together = micro_loss(balanced, MicroBatch(examples, targets, 1.0), tokens)[0]
+        unweighted = micro_loss(plain, MicroBatch(examples, targets, 1.0), tokens)[0]
+    weights = balanced_class_weights([row.label for row in rows])
+    expected = sum(weights[e.row.label] * loss for e, loss in zip(examples, alone))
+    assert together.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert unweighted.item() == pytest.approx(sum(alone).item(), rel=1e-5)
+    assert weights[rows[0].label] == pytest.approx(5 / 8) and together.item() != pytest.approx(unweighted.item())
 
 
 def test_label_alignment_trains_the_projectors_directly(world_dir, tiny_model, tmp_path):
