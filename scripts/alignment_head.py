@@ -1,0 +1,61 @@
+"""Where a speech model loses what it hears: its projector's own label-alignment head scored beside
+its written answers.
+
+    python scripts/alignment_head.py --model runs/real_speech/emodb-shared/final \
+        --manifest runs/real_speech/ravdess-train.jsonl --labels 'emodb&ravdess'
+
+The alignment head is what `sft.label_alignment` trains (r1omni.train.alignment): a clip's mean
+media embedding scored by cosine against each label word's embedding, the nearest word the
+answer. Scored on the manifest's clips with each speaker standardised by their own statistics
+(as `r1omni eval --standardize speaker`), it says how much of the emotion reaches the LM's input;
+when it is well above the model's generated answers on the same clips, the LM loses it, and when
+it is as low, the projector does. Prints UAR with its 95% interval and the answers' counts as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+import torch
+
+from r1omni.data import read_manifest
+from r1omni.eval.metrics import bootstrap_intervals, uar
+from r1omni.labels import lookup
+from r1omni.predict import load_model
+from r1omni.train.alignment import label_words
+
+
+def head_answers(model: str, manifest: str, labels: str) -> tuple[list[str], list[str]]:
+    """The true labels and the alignment head's answers for the manifest's rows with one of `labels`."""
+    predictor = load_model(model, device="cpu")
+    rows = read_manifest(manifest)
+    predictor.standardize_on(rows, by="speaker")  # every clip, whatever its label, as eval does
+    names, words = label_words(predictor.policy, labels)
+    words = torch.nn.functional.normalize(words.detach().float(), dim=-1)  # [C, H]
+    truth, answers = [], []
+    with torch.no_grad():
+        for row in rows:
+            if lookup(row.label) not in names:
+                continue
+            media = predictor.read(row.id, row.video, row.audio)
+            mean = torch.cat(list(predictor.policy.encode(media).values())).float().mean(0)  # [H]
+            answers.append(names[int((torch.nn.functional.normalize(mean, dim=-1) @ words.T).argmax())])
+            truth.append(lookup(row.label))
+    return truth, answers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--labels", default="emodb&ravdess", help="the label words scored (a vocabulary)")
+    args = parser.parse_args()
+    truth, answers = head_answers(args.model, args.manifest, args.labels)
+    print(json.dumps({"model": args.model, "manifest": args.manifest, "n": len(truth), "uar": uar(truth, answers),
+                      "uar_ci": bootstrap_intervals(truth, answers)["uar"], "answers": dict(Counter(answers))}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""scripts/alignment_head.py: a speech model's label-alignment head, scored beside its answers."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from r1omni.data import read_manifest, write_manifest
+from r1omni.models import ComposedPolicy
+from r1omni.predict import load_model
+from r1omni.prompts import build_messages
+from r1omni.train.alignment import alignment_loss, label_words, media_mean
+
+SCRIPT = Path(__file__).parent.parent / "scripts" / "alignment_head.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("alignment_head", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_head_answers_the_label_the_alignment_loss_is_lowest_for(world_dir, tmp_path):
+    torch.manual_seed(0)
+    model = ComposedPolicy.tiny_variants()["smol-shape"]().save_pretrained(tmp_path / "model")
+    rows = [replace(r, speaker=str(i % 2)) for i, r in enumerate(read_manifest(world_dir / "coldstart.jsonl"))]
+    manifest = write_manifest(rows, tmp_path / "speakers.jsonl")
+    truth, answers = _script().head_answers(str(model), str(manifest), "dfew")
+    assert truth == [r.label for r in rows] and len(answers) == len(rows)
+
+    # The same answers from the training loss itself: the label whose alignment loss is lowest,
+    # each speaker standardised by their own statistics, over what the model reads of each clip.
+    predictor = load_model(model, device="cpu")
+    predictor.standardize_on(rows, by="speaker")
+    words = label_words(predictor.policy, "dfew")
+    expected = []
+    with torch.no_grad():
+        for row in rows:
+            media = predictor.read(row.id, row.video, row.audio)
+            mean = media_mean(predictor.policy.prompt(build_messages("r1omni", media.present()), media))[None]  # [1, H]
+            expected.append(min(words[0], key=lambda label: alignment_loss(mean, [label], words).item()))
+    assert answers == expected
+    assert len(set(answers)) > 1  # the untrained head does not answer one label for every clip
+
+    printed = subprocess.run([sys.executable, str(SCRIPT), "--model", str(model), "--manifest", str(manifest),
+                              "--labels", "dfew"], capture_output=True, text=True, check=True).stdout
+    result = json.loads(printed)
+    assert result["n"] == len(rows) and sum(result["answers"].values()) == len(rows)
+    assert 0 <= result["uar_ci"][0] <= result["uar"] <= result["uar_ci"][1] <= 1
