@@ -1,13 +1,12 @@
 """scripts/alignment_head.py: a speech model's label-alignment head, scored beside its answers."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
+from script_helpers import SCRIPTS, load_script
 
 from r1omni.data import read_manifest, write_manifest
 from r1omni.models import ComposedPolicy
@@ -15,14 +14,7 @@ from r1omni.predict import load_model
 from r1omni.prompts import build_messages
 from r1omni.train.alignment import alignment_loss, label_words, media_mean
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "alignment_head.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("alignment_head", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = SCRIPTS / "alignment_head.py"
 
 
 def test_the_head_answers_the_label_the_alignment_loss_is_lowest_for(world_dir, tmp_path):
@@ -30,7 +22,7 @@ def test_the_head_answers_the_label_the_alignment_loss_is_lowest_for(world_dir, 
     model = ComposedPolicy.tiny_variants()["smol-shape"]().save_pretrained(tmp_path / "model")
     rows = [replace(r, speaker=str(i % 2)) for i, r in enumerate(read_manifest(world_dir / "coldstart.jsonl"))]
     manifest = write_manifest(rows, tmp_path / "speakers.jsonl")
-    truth, answers = _script().head_answers(str(model), str(manifest), "dfew")
+    truth, answers = load_script("alignment_head").head_answers(str(model), str(manifest), "dfew")
     assert truth == [r.label for r in rows] and len(answers) == len(rows)
 
     # The same answers from the training loss itself: the label whose alignment loss is lowest,

@@ -1,24 +1,16 @@
 """scripts/probe_claims.py: the ceiling of faithfulness, a linear probe per cue and per level."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from script_helpers import SCRIPTS, load_script
 
 from r1omni.claims import LEVEL_WORDS, Measurement
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "probe_claims.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("probe_claims", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = SCRIPTS / "probe_claims.py"
 
 
 def _measured(levels: dict) -> Measurement:
@@ -26,7 +18,7 @@ def _measured(levels: dict) -> Measurement:
 
 
 def test_a_level_the_features_carry_is_read_back_and_one_they_do_not_is_not():
-    probes = _script()
+    probes = load_script("probe_claims")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4))
     # pitch is the first feature's third; the other attributes are noise the features do not carry
