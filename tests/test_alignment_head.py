@@ -1,12 +1,11 @@
 """scripts/alignment_head.py: a speech model's label-alignment head, scored beside its answers."""
 
 import json
-import subprocess
 import sys
 from dataclasses import replace
 
 import torch
-from script_helpers import SCRIPTS, load_script
+from script_helpers import load_script
 
 from r1omni.data import read_manifest, write_manifest
 from r1omni.models import ComposedPolicy
@@ -14,15 +13,14 @@ from r1omni.predict import load_model
 from r1omni.prompts import build_messages
 from r1omni.train.alignment import alignment_loss, label_words, media_mean
 
-SCRIPT = SCRIPTS / "alignment_head.py"
 
-
-def test_the_head_answers_the_label_the_alignment_loss_is_lowest_for(world_dir, tmp_path):
+def test_the_head_answers_the_label_the_alignment_loss_is_lowest_for(world_dir, tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     model = ComposedPolicy.tiny_variants()["smol-shape"]().save_pretrained(tmp_path / "model")
     rows = [replace(r, speaker=str(i % 2)) for i, r in enumerate(read_manifest(world_dir / "coldstart.jsonl"))]
     manifest = write_manifest(rows, tmp_path / "speakers.jsonl")
-    truth, answers = load_script("alignment_head").head_answers(str(model), str(manifest), "dfew")
+    script = load_script("alignment_head")
+    truth, answers = script.head_answers(str(model), str(manifest), "dfew")
     assert truth == [r.label for r in rows] and len(answers) == len(rows)
 
     # The same answers from the training loss itself: the label whose alignment loss is lowest,
@@ -39,8 +37,10 @@ def test_the_head_answers_the_label_the_alignment_loss_is_lowest_for(world_dir, 
     assert answers == expected
     assert len(set(answers)) > 1  # the untrained head does not answer one label for every clip
 
-    printed = subprocess.run([sys.executable, str(SCRIPT), "--model", str(model), "--manifest", str(manifest),
-                              "--labels", "dfew"], capture_output=True, text=True, check=True).stdout
+    monkeypatch.setattr(sys, "argv", ["alignment_head.py", "--model", str(model), "--manifest", str(manifest),
+                                      "--labels", "dfew"])
+    script.main()
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(printed)
     assert result["n"] == len(rows) and sum(result["answers"].values()) == len(rows)
     assert 0 <= result["uar_ci"][0] <= result["uar"] <= result["uar_ci"][1] <= 1
