@@ -24,7 +24,7 @@ from r1omni.data import read_manifest
 from r1omni.eval.metrics import bootstrap_intervals, uar
 from r1omni.labels import lookup
 from r1omni.predict import load_model
-from r1omni.train.alignment import label_words
+from r1omni.train.alignment import clip_mean, cosine_logits, label_words
 
 
 def head_answers(model: str, manifest: str, labels: str) -> tuple[list[str], list[str]]:
@@ -32,16 +32,14 @@ def head_answers(model: str, manifest: str, labels: str) -> tuple[list[str], lis
     predictor = load_model(model, device="cpu")
     rows = read_manifest(manifest)
     predictor.standardize_on(rows, by="speaker")  # every clip, whatever its label, as eval does
-    names, words = label_words(predictor.policy, labels)
-    words = torch.nn.functional.normalize(words.detach().float(), dim=-1)  # [C, H]
     truth, answers = [], []
     with torch.no_grad():
+        names, words = label_words(predictor.policy, labels)  # [C, H]
         for row in rows:
             if lookup(row.label) not in names:
                 continue
-            media = predictor.read(row.id, row.video, row.audio)
-            mean = torch.cat(list(predictor.policy.encode(media).values())).float().mean(0)  # [H]
-            answers.append(names[int((torch.nn.functional.normalize(mean, dim=-1) @ words.T).argmax())])
+            mean = clip_mean(predictor.policy, predictor.read(row.id, row.video, row.audio))  # [H]
+            answers.append(names[int(cosine_logits(mean[None], words).argmax())])
             truth.append(lookup(row.label))
     return truth, answers
 

@@ -56,12 +56,22 @@ def media_mean(prompt) -> torch.Tensor:
     return prompt.embeds[prompt.ids == -1].float().mean(0)
 
 
+def clip_mean(policy, clip) -> torch.Tensor:
+    """The mean of a clip's (`ClipMedia`) media embeddings ``[H]``, without building a prompt."""
+    return torch.cat(list(policy.encode(clip).values())).float().mean(0)
+
+
+def cosine_logits(media: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """``[B, W]``: each mean media embedding ``[B, H]`` against each word's ``[W, H]``, cosine x SCALE."""
+    return SCALE * nn.functional.normalize(media, dim=-1) @ nn.functional.normalize(vectors.float(), dim=-1).T
+
+
 def alignment_loss(media: torch.Tensor, labels: list[str], words: tuple[list[str], torch.Tensor],
                    class_weights: dict[str, float] | None = None) -> torch.Tensor:
     """Cross-entropy of mean media embeddings ``[B, H]`` against the label words' embeddings;
     with `class_weights`, each clip's term weighted by its label's weight (PyTorch's weighted mean)."""
     names, vectors = words
-    logits = SCALE * nn.functional.normalize(media, dim=-1) @ nn.functional.normalize(vectors.float(), dim=-1).T
+    logits = cosine_logits(media, vectors)
     target = torch.tensor([names.index(label) for label in labels], device=logits.device)
     weight = None if class_weights is None else \
         torch.tensor([class_weights.get(name, 1.0) for name in names], device=logits.device)  # [C]
@@ -75,8 +85,7 @@ def level_loss(media: torch.Tensor, levels: list[dict[str, int]], words: dict[st
     for name, vectors in words.items():
         rows = [i for i, clip in enumerate(levels) if name in clip]
         if rows:
-            logits = SCALE * nn.functional.normalize(media[rows], dim=-1) @ \
-                nn.functional.normalize(vectors.float(), dim=-1).T  # [b, 3]
+            logits = cosine_logits(media[rows], vectors)  # [b, 3]
             target = torch.tensor([levels[i][name] for i in rows], device=logits.device)
             losses.append(nn.functional.cross_entropy(logits, target))
     return torch.stack(losses).mean() if losses else media.sum() * 0.0
@@ -101,7 +110,7 @@ def warm_up_projectors(policy, clips: list, labels: list[str], vocabulary_name: 
         total = 0.0
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            media = torch.stack([torch.cat(list(policy.encode(clips[i]).values())).float().mean(0) for i in batch])
+            media = torch.stack([clip_mean(policy, clips[i]) for i in batch])  # [b, H]
             loss = alignment_loss(media, [labels[i] for i in batch], words, class_weights)
             if levels_of is not None:
                 loss = loss + level_weight * level_loss(media, [levels[i] for i in batch], levels_of)
