@@ -99,6 +99,9 @@ class SFTSettings:
     # Both need data.labels to hold every training label.
     label_alignment: float = 0.0
     alignment_epochs: int = 0
+    # The warm-up's learning rate (0: the projectors' rate in SFT, train.lr x train.encoder_lr_scale),
+    # so that a warmed-up projector can be held still in SFT (train.encoder_lr_scale=0).
+    alignment_lr: float = 0.0
     # Level alignment: the weight of the same kind of loss towards the words of each clip's
     # measured voice levels (rows from r1omni data describe-voice), beside SFT and in the warm-up.
     level_alignment: float = 0.0
@@ -145,7 +148,7 @@ class SFTSettings:
     def problems(self) -> list[str]:
         return choice_problems([("sft.target", self.target, tuple(SFT_TARGETS))]) + range_problems([
             ("sft.max_length", self.max_length, ">= 2"), ("sft.label_alignment", self.label_alignment, ">= 0"),
-            ("sft.alignment_epochs", self.alignment_epochs, ">= 0"),
+            ("sft.alignment_epochs", self.alignment_epochs, ">= 0"), ("sft.alignment_lr", self.alignment_lr, ">= 0"),
             ("sft.level_alignment", self.level_alignment, ">= 0"),
             ("sft.validation_max_tokens", self.validation_max_tokens, ">= 1")])
 

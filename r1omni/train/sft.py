@@ -61,7 +61,7 @@ def warm_up(state: TrainState) -> None:
     clips, labels = [media for _, media in readable], [row.label for row, _ in readable]
     train, sft = config.train, config.sft
     warm_up_projectors(state.policy, clips, labels, config.data.labels, sft.alignment_epochs,
-                       train.lr * train.encoder_lr_scale, train.batch_size, train.seed,
+                       sft.alignment_lr or train.lr * train.encoder_lr_scale, train.batch_size, train.seed,
                        say=print if state.rank == 0 else lambda text: None,
                        levels=[measured_levels(row) for row, _ in readable], level_weight=sft.level_alignment,
                        class_weights=class_weights(state))

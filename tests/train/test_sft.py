@@ -159,6 +159,23 @@ def test_projector_warm_up_trains_the_projectors_alone(world_dir, tiny_model, tm
     assert changed and all(k.startswith("projectors.") for k in changed)
 
 
+
+def test_a_warmed_up_projector_can_be_held_still_in_sft(world_dir, tiny_model, tmp_path):
+    """`sft.alignment_lr` sets the warm-up's rate apart from SFT's, so `train.encoder_lr_scale=0`
+    keeps the warmed-up projectors as they are while the LM learns."""
+    config = load_config(None, overrides(world_dir, tiny_model, tmp_path / "sft", **{
+        "data.train": world_dir / "coldstart.jsonl", "train.max_steps": 2, "train.lr": 1e-2, "sft.target": "label",
+        "sft.alignment_epochs": 3, "sft.alignment_lr": 1e-2, "train.encoder_lr_scale": 0.0,
+        "data.labels": "dfew"}), kind="sft")
+    state = setup(config)
+    start = {k: v.clone() for k, v in state.policy.state_dict().items()}
+    warm_up(state)
+    warmed = {k: v.clone() for k, v in state.policy.state_dict().items() if k.startswith("projectors.")}
+    assert any(not torch.equal(v, start[k]) for k, v in warmed.items())
+    trained = OmniPolicy.from_pretrained(train(config)).state_dict()
+    assert all(torch.allclose(trained[k], v) for k, v in warmed.items())
+    assert any(not torch.equal(trained[k], v) for k, v in start.items() if k.startswith("lm."))
+
 def _with_levels(world_dir, path):
     """The cold-start rows as if described by `r1omni data describe-voice`: levels cycling 0, 1, 2."""
     from r1omni.data import write_manifest
