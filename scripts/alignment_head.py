@@ -28,8 +28,8 @@ import torch
 from r1omni.data import read_manifest
 from r1omni.eval.metrics import bootstrap_intervals, uar
 from r1omni.labels import lookup
-from r1omni.predict import load_model
 from r1omni.models.cache import FeatureCache, default_cache_dir
+from r1omni.predict import load_model
 from r1omni.train.alignment import clip_mean, cosine_logits, label_words, warm_up_projectors
 
 
@@ -70,8 +70,9 @@ def main() -> None:
     args = parser.parse_args()
     truth, answers = head_answers(args.model, args.manifest, args.labels, args.warm_up, args.epochs, args.lr)
     warmed = {"warm_up": args.warm_up, "epochs": args.epochs, "lr": args.lr} if args.warm_up else {}
-    print(json.dumps({"model": args.model, "manifest": args.manifest, **warmed, "n": len(truth), "uar": uar(truth, answers),
-                      "uar_ci": bootstrap_intervals(truth, answers)["uar"], "answers": dict(Counter(answers))}))
+    print(json.dumps({"model": args.model, "manifest": args.manifest, **warmed, "n": len(truth),
+                      "uar": uar(truth, answers), "uar_ci": bootstrap_intervals(truth, answers)["uar"],
+                      "answers": dict(Counter(answers))}))
 
 
 if __name__ == "__main__":
