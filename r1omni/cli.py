@@ -241,6 +241,9 @@ def _pretrain_face(args: argparse.Namespace) -> None:
     from r1omni.progress import progress_bar
 
     check_out_folder(args.out)
+    if args.out.exists() and any(args.out.iterdir()):
+        raise R1OmniError(f"--out {args.out}: is not empty; a tower is written to a new folder only "
+                          "(remove it or choose another --out)")
     classes = vocabulary(args.labels)
     sides = {"training": read_manifest(args.train), "validation": read_manifest(args.val)}
     faces = {}

@@ -459,17 +459,18 @@ def build_tower(config: dict, modality: str) -> Tower:
 
 
 def save_tower(tower: Tower, folder: str | Path, record: dict | None = None) -> Path:
-    """A tower as a folder: its config (`tower.json`), weights (`tower.safetensors`) and how it was
-    trained (`training.json`)."""
+    """A tower as a folder, written whole or not at all: its config (`tower.json`), weights
+    (`tower.safetensors`) and how it was trained (`training.json`)."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tower.state_dict().items()}, folder / "tower.safetensors")
-    (folder / "tower.json").write_text(json.dumps(tower.config, indent=2) + "\n")
-    if record is not None:
-        (folder / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    return folder
+    from r1omni.atomic import writing_folder
+
+    with writing_folder(folder) as aside:
+        save_file({k: v.contiguous() for k, v in tower.state_dict().items()}, aside / "tower.safetensors")
+        (aside / "tower.json").write_text(json.dumps(tower.config, indent=2) + "\n")
+        if record is not None:
+            (aside / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    return Path(folder)
 
 
 def load_tower(folder: str | Path, modality: str = "video") -> Tower:
