@@ -107,9 +107,6 @@ def train(out: Path, args, steps: Steps) -> None:
 TESTS = {  # name: (manifest, further eval options)
     "FER-2013 test": ("fer-test-scored.jsonl", ()),
     "CK+ (all subjects)": ("ck.jsonl", ()),
-    # CK+'s faces by CK+'s own feature statistics (fitted without labels): posed lab faces sit
-    # elsewhere in the face tower's feature space than web faces (docs/models.md, "Face towers").
-    "CK+ (all subjects), CK+'s own statistics": ("ck.jsonl", ("--standardize", "corpus")),
     "Emo-DB test speakers": ("emodb-test-explained.jsonl", ()),
     "talking faces (assembled)": ("talking-faces.jsonl", ("--ablate",)),
 }
@@ -119,7 +116,7 @@ def evaluate(out: Path, steps: Steps, stages: list[str]) -> dict:
     results = {}
     for stage in stages:
         for test, (manifest, extra) in TESTS.items():
-            folder = out / "eval" / f"{stage}-{manifest.split('.')[0]}{'-own' if '--standardize' in extra else ''}"
+            folder = out / "eval" / f"{stage}-{manifest.split('.')[0]}"
             steps.run(f"eval {stage} {test}", folder / "metrics.json", r1omni(
                 "eval", "--manifest", out / manifest, "--model", out / stage / "final", "--max-new-tokens", 64,
                 "--batch-size", 16, "--out", folder, *extra))
@@ -183,7 +180,7 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
             faces = scores.get("faces")
             face_cell = f"{faces['clips_with_face']}/{faces['clips']}" if faces else "—"
             probe_cell = percent(probe[manifest]["uar"], probe[manifest]["interval"]) if manifest in probe and \
-                stage == "coldstart" and not setting and "--standardize" not in TESTS[test][1] else "—"
+                stage == "coldstart" and not setting else "—"
             dropped = sum(scores.get("dropped_labels", {}).values())
             label = test + (f", {setting}" if setting else "") + (f" ({dropped} dropped)" if dropped else "")
             lines.append(f"| {stage} | {label} | {scores['n']} | {percent(scores['uar'], scores.get('uar_ci'))} | "
