@@ -281,7 +281,9 @@ def judge(claim: Claim, measured: Measurement) -> Verdict:
         return Verdict(claim, None, "not measured")
     present = claim.name in measured.cues.get(claim.modality, ())
     if claim.negated:
-        return Verdict(claim, False, "denies a present cue") if present else Verdict(claim, None, "denies an absent cue")
+        if present:
+            return Verdict(claim, False, "denies a present cue")
+        return Verdict(claim, None, "denies an absent cue")
     return Verdict(claim, present, "true" if present else "absent")
 
 

@@ -161,8 +161,9 @@ class PredictionWriter:
 
 def claims_json(reasoning: str | None, measured: Measurement) -> list[dict]:
     """Each distinct claim of the reasoning against `measured`, in the order written: the words as
-    written (`text`, at `start`:`end` of the reasoning), the claim (`claim`: a cue concept or a level's words), `holds` (true, false,
-    or null when not judged), `why`, and for a voice level the measured level's words and value."""
+    written (`text`, at `start`:`end` of the reasoning), the claim (`claim`: a cue concept or a
+    level's words), `holds` (true, false, or null when not judged), `why`, and for a voice level
+    the measured level's words and value."""
     out = []
     for verdict in check_claims(reasoning or "", measured):
         claim = verdict.claim

@@ -2,7 +2,8 @@
 
     python scripts/demo_variant.py --world runs/dev7 --name long-cold steps.cold_start=300
     python scripts/demo_variant.py --world runs/dev7 --name hot --from runs/dev7-long-cold grpo:grpo.temperature=0.7
-    python scripts/demo_variant.py --world runs/dev7 --name faith-lr --from runs/dev7 --only grpo_faithful lr.grpo_faithful=5e-5
+    python scripts/demo_variant.py --world runs/dev7 --name faith-lr --from runs/dev7 --only grpo_faithful \
+        lr.grpo_faithful=5e-5
 
 `--world DIR` holds a world written by `r1omni demo --seed S --out DIR` (use a seed whose test
 sets are never reported: the demo reports 0, 1 and 2) and its feature cache. Plan fields are set

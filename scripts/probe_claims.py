@@ -81,7 +81,8 @@ def cue_probes(fit_x, fit_m, test_x, test_m) -> dict:
                 precisions.append(len(claimed & true) / len(claimed))
             recalls.append(len(claimed & true) / max(len(true), 1))
         ceiling[str(threshold)] = {"precision": float(np.mean(precisions)) if precisions else None,
-                                   "recall": float(np.mean(recalls)), "no_claims_rate": 1 - len(precisions) / len(test_m)}
+                                   "recall": float(np.mean(recalls)),
+                                   "no_claims_rate": 1 - len(precisions) / len(test_m)}
     return {"per_cue": per_cue, "claiming_what_the_probes_see": ceiling}
 
 

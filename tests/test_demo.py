@@ -134,7 +134,8 @@ def test_seed_summary_has_mean_and_spread(tmp_path):
 def test_verdicts_compare_the_faithful_row_with_the_papers_grpo():
     def reasoning(precision, recall, wrong):
         side = {"answered_rate": 1.0, "cue_precision": precision, "cue_recall": recall, "wrong_modality_rate": wrong,
-                "cue_precision_ci": [precision - 0.02, precision + 0.02], "cue_recall_ci": [recall - 0.03, recall + 0.03]}
+                "cue_precision_ci": [precision - 0.02, precision + 0.02],
+                "cue_recall_ci": [recall - 0.03, recall + 0.03]}
         return {"id": dict(side), "ood": dict(side)}
 
     results = {"grpo": reasoning(0.6, 0.65, 0.01), "grpo_faithful": reasoning(0.8, 0.6, 0.002)}

@@ -48,8 +48,9 @@ def trained_speech_model(model: Path, out: Path) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     acoustics = {name: {"value": 1.0, "level": 0, "bounds": bounds} for name, bounds in LOWEST.items()}
+    pitches = (110, 140, 170, 200, 230, 260)
     rows = [ClipRow(id=f"v{i}", label="sad", dataset="test", audio=str(voice(out / f"v{i}.wav", hz)), speaker="1",
-                    rationale=SAID, meta={"acoustics": acoustics}) for i, hz in enumerate((110, 140, 170, 200, 230, 260))]
+                    rationale=SAID, meta={"acoustics": acoustics}) for i, hz in enumerate(pitches)]
     manifest = write_manifest(rows, out / "train.jsonl")
     config = load_config(None, [f"model.path={model}", f"data.train={manifest}", f"train.output_dir={out / 'sft'}",
                                 "data.modalities=[audio]", "sft.target=reasoning", "train.max_steps=150",

@@ -204,7 +204,8 @@ def _attribute_agreement(reports: list, draws: np.ndarray) -> dict:
         rows = [(r, m) for r, m in reports if name in m.levels]
         if not rows:
             continue
-        held = np.array([sum(v.holds is True for v in r["verdicts"] if v.claim.name == name and v.claim.level is not None)
+        held = np.array([sum(v.holds is True for v in r["verdicts"]
+                             if v.claim.name == name and v.claim.level is not None)
                          for r, _ in reports], dtype=float)  # [n]
         stated = np.array([sum(v.holds is not None for v in r["verdicts"]
                                if v.claim.name == name and v.claim.level is not None) for r, _ in reports], dtype=float)

@@ -115,8 +115,9 @@ def faithfulness_lines(results: dict[str, Scores]) -> list[str]:
             continue
         wrong = faith["wrong_modality_rate"]
         lines += ["", f"Claims of the reasoning against the measurement ({name}, {faith['n']} clips, "
-                  f"{faith['claims']} claims judged): precision {_with_interval(faith['precision'], faith['precision_ci'])},"
-                  f" recall {_with_interval(faith['recall'], faith['recall_ci'])}, claims about the wrong modality "
+                  f"{faith['claims']} claims judged): precision "
+                  f"{_with_interval(faith['precision'], faith['precision_ci'])}, "
+                  f"recall {_with_interval(faith['recall'], faith['recall_ci'])}, claims about the wrong modality "
                   f"{'—' if wrong is None else f'{wrong:.1%}'}, clips without a claim {faith['no_claims_rate']:.1%}.",
                   "", "| claims of | judged | precision | to make | recall |", "|---|---|---|---|---|"]
         for group in ("per_modality", "per_cue"):

@@ -63,7 +63,8 @@ def smol_omni(vision: str | None = None, audio_layers: int | None = None) -> Omn
     else:
         face = load_tower(vision or FACE_TOWER)
     return composed(lm, tokenizer, vision=face, audio=whisper_tiny_encoder(), audio_pool=3,
-                    audio_clip_frames=True, audio_summary=True, audio_layers=audio_layers, num_frames=8, frame_size=160, projector_hidden=576,
+                    audio_clip_frames=True, audio_summary=True, audio_layers=audio_layers, num_frames=8, frame_size=160,
+                    projector_hidden=576,
                     standardize=["video", "audio"])
 
 

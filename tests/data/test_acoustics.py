@@ -64,7 +64,8 @@ def test_every_level_combination_reads_without_an_emotion_word_and_reads_back():
         stated = dict(zip(ATTRIBUTES, map(int, levels)))
         text = describe(stated)
         assert not emotions_named(text), text
-        measured = measurement_of(meta={"acoustics": {k: {"level": v} for k, v in stated.items()}}, modalities=["audio"])
+        acoustics = {k: {"level": v} for k, v in stated.items()}
+        measured = measurement_of(meta={"acoustics": acoustics}, modalities=["audio"])
         verdicts = check_claims(text, measured)
         assert {v.claim.name: v.claim.level for v in verdicts} == stated and all(v.holds for v in verdicts), text
 
