@@ -112,16 +112,40 @@ TESTS = {  # name: (manifest, further eval options)
 }
 
 
+def eval_folder(out: Path, stage: str, manifest: str) -> Path:
+    return out / "eval" / f"{stage}-{manifest.split('.')[0]}"
+
+
 def evaluate(out: Path, steps: Steps, stages: list[str]) -> dict:
     results = {}
     for stage in stages:
         for test, (manifest, extra) in TESTS.items():
-            folder = out / "eval" / f"{stage}-{manifest.split('.')[0]}"
+            folder = eval_folder(out, stage, manifest)
             steps.run(f"eval {stage} {test}", folder / "metrics.json", r1omni(
                 "eval", "--manifest", out / manifest, "--model", out / stage / "final", "--max-new-tokens", 64,
                 "--batch-size", 16, "--out", folder, *extra))
             results[f"{stage} | {test}"] = json.loads((folder / "metrics.json").read_text())
     return results
+
+
+def grpo_against_coldstart(out: Path, stages: list[str]) -> dict:
+    """GRPO minus the cold start on each single-setting test set, with a paired bootstrap interval
+    (both scored on the same clips, in the same order)."""
+    from r1omni.eval.metrics import paired_difference
+    from r1omni.eval.predictions import read_predictions
+
+    if not {"coldstart", "grpo"} <= set(stages):
+        return {}
+    found = {}
+    for test, (manifest, extra) in TESTS.items():
+        if "--ablate" in extra:
+            continue
+        grpo, cold = (read_predictions(eval_folder(out, stage, manifest) / "predictions.jsonl")
+                      for stage in ("grpo", "coldstart"))
+        if grpo.labels != cold.labels:
+            raise SystemExit(f"{test}: the two stages' predictions are not of the same clips")
+        found[test] = paired_difference(grpo.labels, grpo.predictions, cold.predictions)
+    return found
 
 
 def pooled_modality(policy, rows, modality: str):
@@ -170,7 +194,7 @@ def probes(out: Path, steps: Steps) -> dict:
     return found
 
 
-def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> None:
+def write_table(out: Path, results: dict, probe: dict, paired: dict, seconds: dict, args) -> None:
     lines = ["| model | test set | n | UAR [95% CI] | WAR | format | linear probe UAR (same features) | face found |",
              "|---|---|---|---|---|---|---|---|"]
     for name, metrics in results.items():
@@ -186,6 +210,10 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
             lines.append(f"| {stage} | {label} | {scores['n']} | {percent(scores['uar'], scores.get('uar_ci'))} | "
                          f"{percent(scores['war'])} | {percent(scores.get('format_rate'))} | {probe_cell} | "
                          f"{face_cell} |")
+    if paired:
+        lines += ["", "GRPO minus the cold start, UAR points [95% paired bootstrap interval]: " + ", ".join(
+            f"{test} {100 * d['uar']['difference']:+.1f} [{100 * d['uar']['interval'][0]:+.1f}, "
+            f"{100 * d['uar']['interval'][1]:+.1f}]" for test, d in paired.items()) + "."]
     load = os.getloadavg()[0]
     minutes = {k: round(v / 60, 1) for k, v in seconds.items()}
     lines += ["", f"FER-2013 test: {args.test_faces_per_class} faces per class drawn by seed 1 (disgust has 55). "
@@ -195,9 +223,11 @@ def write_table(out: Path, results: dict, probe: dict, seconds: dict, args) -> N
               f"Training: {args.faces_per_class} FER faces per class + Emo-DB's 8 training speakers (cold start, "
               f"one epoch), other FER faces + the same speakers for GRPO ({args.grpo_steps} steps). "
               f"Machine: {platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the end.",
-              "Minutes per step: " + ", ".join(f"{k} {v}" for k, v in minutes.items()) + "."]
+              f"Minutes per step ({sum(seconds.values()) / 60:.1f} in all): "
+              + ", ".join(f"{k} {v}" for k, v in minutes.items()) + "."]
     (out / "results.md").write_text("\n".join(lines) + "\n")
-    (out / "results.json").write_text(json.dumps({"results": results, "probes": probe, "seconds": seconds,
+    (out / "results.json").write_text(json.dumps({"results": results, "probes": probe,
+                                                  "grpo_minus_coldstart": paired, "seconds": seconds,
                                                   "settings": vars(args) | {"data": str(args.data),
                                                                             "out": str(args.out)}},
                                                  indent=2) + "\n")
@@ -228,7 +258,8 @@ def main() -> None:
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         parser.error(f"--evaluate: unknown stages {unknown}; the stages are {', '.join(STAGES)}")
-    write_table(out, evaluate(out, steps, stages), probe, steps.seconds, args)
+    results = evaluate(out, steps, stages)
+    write_table(out, results, probe, grpo_against_coldstart(out, stages), steps.seconds, args)
 
 
 if __name__ == "__main__":
