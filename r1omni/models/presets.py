@@ -62,10 +62,12 @@ def smol_omni(vision: str | None = None, audio_layers: int | None = None) -> Omn
         face = FaceCNN.from_pyemotion({"crop": 1.0, "find_face": True})
     else:
         face = load_tower(vision or FACE_TOWER)
+    # Frames are read at the face towers' own 48 px, so each face is resampled once, as the tower
+    # was trained: at 160 px the 48 px FER-2013 and CK+ crops were blown up and shrunk back, blurred
+    # (docs/models.md "Face towers": a CK+ probe 4-5 points lower).
     return composed(lm, tokenizer, vision=face, audio=whisper_tiny_encoder(), audio_pool=3,
-                    audio_clip_frames=True, audio_summary=True, audio_layers=audio_layers, num_frames=8, frame_size=160,
-                    projector_hidden=576,
-                    standardize=["video", "audio"])
+                    audio_clip_frames=True, audio_summary=True, audio_layers=audio_layers, num_frames=8,
+                    frame_size=face.SIDE, projector_hidden=576, standardize=["video", "audio"])
 
 
 def qwen_omni(thinker: str) -> OmniPolicy:

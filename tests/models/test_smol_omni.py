@@ -46,3 +46,20 @@ def test_finds_faces_and_takes_a_trained_face_tower(smol, tmp_path):
     assert swapped.towers["video"].config["kind"] == "face_net" and swapped.finds_faces()
     assert torch.equal(swapped.towers["video"].head[1].weight, tower.head[1].weight)
     assert build_preset("smol-omni", vision="pyemotion").towers["video"].config["kind"] == "face_cnn"
+
+
+def test_a_face_crop_reaches_the_tower_as_it_was_trained(smol, tmp_path):
+    """A 48 px face crop (FER-2013, CK+) is read at the tower's own size, pixel for pixel as
+    `pretrain-face` reads its training faces: read larger, it was blown up and shrunk back (blurred)."""
+    import numpy as np
+    from PIL import Image
+
+    from r1omni.pretrain.face_tower import face_arrays
+
+    face = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    Image.fromarray(face).save(tmp_path / "face.png")
+    media = smol.read_clip(str(tmp_path / "face.png"), None, ("video",))
+    row = type("Row", (), {"id": "face", "video": str(tmp_path / "face.png")})()
+    assert media.frames.shape == (1, 48, 48, 3)
+    assert np.array_equal(media.frames[0], face_arrays([row])[0])
+    assert np.array_equal(media.frames[0, :, :, 0], face)
