@@ -55,7 +55,7 @@ def expression_predictions(tower: FaceNet, faces: torch.Tensor, batch: int = 512
 
 
 def train_face_tower(train: np.ndarray, labels: list[str], val: np.ndarray, val_labels: list[str],
-                     classes: tuple[str, ...], epochs: int = 25, seed: int = 0, width: int = 32,
+                     classes: tuple[str, ...], epochs: int = 25, seed: int = 0, width: int = 48,
                      say: Callable[[str], None] = print) -> tuple[FaceNet, dict]:
     """A `FaceNet` trained on `train` (uint8 ``[N, S, S, 3]`` faces) and the epoch record; the
     weights of the epoch with the best UAR on `val` are returned."""
