@@ -12,8 +12,8 @@ class, a face row's reasoning only saying what is given); cold start (SFT on the
 paper's rewards on other FER faces and the same speakers; `r1omni eval` of both on FER-2013's test
 faces, on CK+ (never trained on; contempt dropped and counted), on Emo-DB's test speakers, and
 `--ablate` on talking-face clips assembled from CK+ and Emo-DB (r1omni.data.assembled: not
-recorded). Beside each score, a linear probe on the model's own frozen features, fitted on the same
-training rows. A step whose output exists is not run again (OUT/steps.json keeps its time); --fresh
+recorded). Beside each score, a linear probe on the model's frozen features (the towers are frozen,
+so both stages read the same), fitted on the cold start's training rows. A step whose output exists is not run again (OUT/steps.json keeps its time); --fresh
 starts over. Writes OUT/results.json and OUT/results.md.
 """
 
@@ -195,7 +195,8 @@ def probes(out: Path, steps: Steps) -> dict:
 
 
 def write_table(out: Path, results: dict, probe: dict, paired: dict, seconds: dict, args) -> None:
-    lines = ["| model | test set | n | UAR [95% CI] | WAR | format | linear probe UAR (same features) | face found |",
+    lines = ["| model | test set | n | UAR [95% CI] | WAR | format | linear probe UAR (same frozen features, cold "
+             "start's rows) | face found |",
              "|---|---|---|---|---|---|---|---|"]
     for name, metrics in results.items():
         stage, test = name.split(" | ")
@@ -204,7 +205,7 @@ def write_table(out: Path, results: dict, probe: dict, paired: dict, seconds: di
             faces = scores.get("faces")
             face_cell = f"{faces['clips_with_face']}/{faces['clips']}" if faces else "—"
             probe_cell = percent(probe[manifest]["uar"], probe[manifest]["interval"]) if manifest in probe and \
-                stage == "coldstart" and not setting else "—"
+                not setting else "—"
             dropped = sum(scores.get("dropped_labels", {}).values())
             label = test + (f", {setting}" if setting else "") + (f" ({dropped} dropped)" if dropped else "")
             lines.append(f"| {stage} | {label} | {scores['n']} | {percent(scores['uar'], scores.get('uar_ci'))} | "
