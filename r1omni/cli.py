@@ -178,7 +178,8 @@ def _model_init(args: argparse.Namespace) -> None:
 
         corpus = world_texts()
     policy = build_preset(args.preset, corpus, vocab_size=args.vocab_size, lm=args.lm, vision=args.vision,
-                          audio=args.audio, thinker=args.thinker, audio_layers=args.audio_layers)
+                          audio=args.audio, thinker=args.thinker, audio_layers=args.audio_layers,
+                          audio_frames=False if args.audio_utterance_only else None)
     policy.save_pretrained(args.out)
     trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
     total = sum(p.numel() for p in policy.parameters())
@@ -655,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--audio-layers", type=int, help="smol-omni: keep Whisper's first K encoder layers and read "
                       "the K-th one's output (default: all 4; 2 carries emotion across corpora best, "
                       "docs/real_speech.md)")
+    init.add_argument("--audio-utterance-only", action="store_true",
+                      help="smol-omni: the LM reads one audio token, the mean of the clip's Whisper frames, "
+                           "instead of the pooled frames and that token")
     init.set_defaults(run=_model_init)
     export = model_commands.add_parser(
         "export", help="write a humanomni model in the released HumanOmni/R1-Omni layout",

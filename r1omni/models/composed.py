@@ -148,7 +148,7 @@ def nano(corpus: Iterable[str], vocab_size: int = 4096, lm: dict | None = None, 
 
 def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, vision_pool: int = 7,
              audio_pool: int = 3, audio_clip_frames: bool = False, audio_summary: bool = False,
-             audio_layers: int | None = None,
+             audio_layers: int | None = None, audio_frames: bool = True,
              frozen=("video", "audio"), **config
              ) -> ComposedPolicy:
     """Any causal LM + a vision tower + an audio tower + trainable projectors.
@@ -183,7 +183,8 @@ def composed(lm, tokenizer, vision=None, audio=None, *, vision_layer: int = -2, 
         encoder = load_whisper_encoder(audio) if isinstance(audio, (str, Path)) else audio
         encoder = encoder.get_encoder() if hasattr(encoder, "get_encoder") else encoder
         towers["audio"] = WhisperAudioTower({"pool": audio_pool, "clip_frames": audio_clip_frames,
-                                             "summary": audio_summary, "layers": audio_layers}, model=encoder)
+                                             "summary": audio_summary, "layers": audio_layers,
+                                             "frames": audio_frames}, model=encoder)
     if not towers:
         raise ConfigError("a composed policy needs a vision tower, an audio tower, or both")
     policy_config = PolicyConfig(

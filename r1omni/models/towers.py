@@ -396,13 +396,15 @@ class WhisperAudioTower(Tower):
     ones: the clip-level statistic speech-emotion classifiers read, in one place for the LM.
     `layers: k` keeps only the encoder's first k layers and reads the k-th one's output (before
     the final LayerNorm): Whisper tiny's middle layer carries emotion across corpora better than
-    its last (docs/real_speech.md, "Speech across corpora"), and half the layers cost half."""
+    its last (docs/real_speech.md, "Speech across corpora"), and half the layers cost half.
+    `frames: false` gives the utterance token alone, no pooled frames: the LM then reads the one
+    vector a linear probe on the clip reads."""
 
     modality = "audio"
 
     def __init__(self, config: dict, model: nn.Module | None = None):
         super().__init__({"kind": "whisper", "pool": 3, "clip_frames": False, "summary": False, "layers": None,
-                          **config})
+                          "frames": True, **config})
         from transformers import WhisperFeatureExtractor
         from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -438,9 +440,12 @@ class WhisperAudioTower(Tower):
         if self.config["clip_frames"]:
             keep = max(self.config["pool"], -(-length // 2))  # at least one pooled token
             hidden = hidden[:, :keep]
+        utterance = hidden[0].mean(0, keepdim=True)  # [1, D]
+        if not self.config["frames"]:
+            return utterance
         pooled = nn.functional.avg_pool1d(hidden.transpose(1, 2), self.config["pool"], ceil_mode=True)[0].T
         if self.config["summary"]:
-            pooled = torch.cat([pooled, hidden[0].mean(0, keepdim=True)])
+            pooled = torch.cat([pooled, utterance])
         return pooled  # [frames / pool (+ 1), D]
 
 
