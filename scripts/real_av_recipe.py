@@ -13,8 +13,9 @@ paper's rewards on other FER faces and the same speakers; `r1omni eval` of both 
 faces, on CK+ (never trained on; contempt dropped and counted), on Emo-DB's test speakers, and
 `--ablate` on talking-face clips assembled from CK+ and Emo-DB (r1omni.data.assembled: not
 recorded). Beside each score, a linear probe on the model's frozen features (the towers are frozen,
-so both stages read the same), fitted on the cold start's training rows. A step whose output exists is not run again (OUT/steps.json keeps its time); --fresh
-starts over. Writes OUT/results.json and OUT/results.md.
+so both stages read the same), fitted on the cold start's training rows. A step whose output
+exists is not run again (OUT/steps.json keeps its time); --fresh starts over. Writes
+OUT/results.json and OUT/results.md.
 """
 
 from __future__ import annotations
