@@ -75,7 +75,6 @@ def test_summary_appends_the_mean_of_the_clips_frames():
     assert torch.allclose(tokens[17], frames.mean(0), atol=1e-6)
 
 
-
 def test_without_frames_the_utterance_token_is_all_the_lm_reads():
     torch.manual_seed(0)
     encoder = WhisperEncoder(WhisperConfig(**TINY)).eval()
@@ -87,6 +86,7 @@ def test_without_frames_the_utterance_token_is_all_the_lm_reads():
         utterance = alone(alone.preprocess(audio))
     assert utterance.shape == (1, 16) and torch.equal(utterance[0], tokens[-1])
     assert alone.identity() != summarised.identity()  # cached features of one are not the other's
+
 
 def test_layers_keeps_the_first_encoder_layers_and_reads_the_last_kept_ones_output(tmp_path):
     """`layers: k` is the k-th layer's output before the final LayerNorm (the full encoder's
