@@ -41,12 +41,13 @@ def test_quick_stages_answer_in_the_format_and_beat_chance(demo_dir):
     """What a new user sees first: trained stages that answer, not a table of zeros."""
     stages = json.loads((demo_dir / "results.json").read_text())["stages"]
     # Of 48 in-distribution clips, these stages wrote the format on 43 to 47 in quick runs on freshly
-    # written worlds (whose clips differ a little from run to run, docs/architecture.md); the run
-    # with 43 failed the earlier bound of 0.9. A stage that has not learnt the format writes it on
-    # almost none.
+    # written worlds (whose clips differ a little from run to run, docs/architecture.md); a run with
+    # 43 failed the earlier format bound of 0.9, and one whose cold start answered on 43 the same
+    # bound on answers. A stage that has not learnt the format writes it on almost none, and one
+    # that has not learnt the labels names none.
     assert stages["cold_start"]["id"]["format_rate"] > 0.85 and stages["grpo"]["id"]["format_rate"] > 0.85
     for name in ("cold_start", "label_sft", "grpo", "grpo_faithful"):
-        assert stages[name]["id"]["answered_rate"] > 0.9, name
+        assert stages[name]["id"]["answered_rate"] > 0.85, name
         assert stages[name]["id"]["uar"] > 1 / 7, name  # chance over the seven classes
 
 
