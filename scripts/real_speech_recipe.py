@@ -59,7 +59,8 @@ class Model:
 
 
 MODELS = {
-    # One corpus each, scored on it: the frames, which they read better in-corpus.
+    # One corpus each, all of its classes, no copies: the frames (with one token `emodb` fell to
+    # 75.6% in-corpus, docs/real_speech.md).
     "emodb": Model(("emodb",), "emodb", frames=True),
     "ravdess": Model(("ravdess",), "ravdess", frames=True),
     # Made for speech they never heard: one audio token, the choice made on development actors.
