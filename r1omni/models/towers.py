@@ -281,9 +281,10 @@ class FaceCNN(Tower):
         return self.linear(self._maps(faces))
 
 
-def grey_faces(frames: np.ndarray, crop: float, side: int = 48) -> torch.Tensor:
+def grey_faces(frames: np.ndarray, crop: float, side: int = 48, equalize: bool = False) -> torch.Tensor:
     """[N, S, S, 3] uint8 -> grey [N, 1, side, side] in [-1, 1]: ITU-R 601 luma, the centre `crop`
-    of each frame, resized with antialiasing (the input of the 48 px face-expression CNNs)."""
+    of each frame, resized with antialiasing (the input of the 48 px face-expression CNNs), and
+    with `equalize` its histogram equalised (`equalized_histograms`)."""
     rgb = torch.from_numpy(np.ascontiguousarray(frames)).float() / 255.0
     grey = (rgb @ torch.tensor([0.299, 0.587, 0.114]))[:, None]
     size = grey.shape[-1]
@@ -292,7 +293,26 @@ def grey_faces(frames: np.ndarray, crop: float, side: int = 48) -> torch.Tensor:
     face = grey[..., start : start + keep, start : start + keep]
     if keep != side:
         face = nn.functional.interpolate(face, size=side, mode="bilinear", antialias=True, align_corners=False)
+    if equalize:
+        face = equalized_histograms(face)
     return (face - 0.5) / 0.5
+
+
+def equalized_histograms(images: torch.Tensor) -> torch.Tensor:
+    """Each grey image [N, 1, H, W] in [0, 1] histogram-equalised over 256 levels, as OpenCV's
+    `equalizeHist` does: level v becomes (cdf(v) - cdf(darkest)) / (pixels - cdf(darkest)).
+    An image of one level is left as it is. FER-2013's faces are distributed equalised (every
+    one spans 0-255, deviation about 75) and CK+'s are not (deviation 42-84, means 76-175):
+    equalising every face makes both look alike to a tower."""
+    levels = (images.clamp(0, 1) * 255).round().long().flatten(1)  # [N, P]
+    pixels = levels.shape[1]
+    histogram = torch.zeros(len(levels), 256).scatter_add_(1, levels, torch.ones(levels.shape))  # [N, 256]
+    cdf = histogram.cumsum(1)
+    darkest = cdf.gather(1, levels.min(1, keepdim=True).values)  # [N, 1]: pixels at the darkest level
+    spread = pixels - darkest
+    lut = ((cdf - darkest) * 255 / spread.clamp(min=1)).round() / 255  # [N, 256]
+    equalized = torch.where(spread > 0, lut.gather(1, levels), levels / 255)
+    return equalized.view_as(images).to(images.dtype)
 
 
 def _vgg_block(inputs: int, outputs: int) -> list[nn.Module]:
@@ -310,7 +330,9 @@ class FaceNet(Tower):
     SIDE = 48
 
     def __init__(self, config: dict):
-        super().__init__({"kind": "face_net", "width": 32, "classes": 7, "crop": 1.0, "find_face": True, **config})
+        # equalize: towers trained before 2026-12-03 read faces as they came, and keep doing so
+        super().__init__({"kind": "face_net", "width": 32, "classes": 7, "crop": 1.0, "find_face": True,
+                          "equalize": False, **config})
         w = self.config["width"]
         self.features = nn.Sequential(
             *_vgg_block(1, w), *_vgg_block(w, w), nn.MaxPool2d(2),
@@ -322,7 +344,7 @@ class FaceNet(Tower):
         self.out_dim = 256
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
-        return grey_faces(frames, self.config["crop"], self.SIDE)  # [N, 1, 48, 48]
+        return grey_faces(frames, self.config["crop"], self.SIDE, self.config["equalize"])  # [N, 1, 48, 48]
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return self.embed(self.features(faces))  # [N, 256]

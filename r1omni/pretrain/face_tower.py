@@ -56,7 +56,7 @@ def expression_predictions(tower: FaceNet, faces: torch.Tensor, batch: int = 512
 
 def train_face_tower(train: np.ndarray, labels: list[str], val: np.ndarray, val_labels: list[str],
                      classes: tuple[str, ...], epochs: int = 25, seed: int = 0, width: int = 48,
-                     say: Callable[[str], None] = print) -> tuple[FaceNet, dict]:
+                     equalize: bool = True, say: Callable[[str], None] = print) -> tuple[FaceNet, dict]:
     """A `FaceNet` trained on `train` (uint8 ``[N, S, S, 3]`` faces) and the epoch record; the
     weights of the epoch with the best UAR on `val` are returned."""
     unknown = sorted(set(labels) - set(classes))
@@ -64,7 +64,7 @@ def train_face_tower(train: np.ndarray, labels: list[str], val: np.ndarray, val_
         raise ConfigError(f"labels {unknown} are not among the tower's classes {list(classes)}")
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
-    tower = FaceNet({"width": width, "classes": len(classes), "labels": list(classes)})
+    tower = FaceNet({"width": width, "classes": len(classes), "labels": list(classes), "equalize": equalize})
     x, x_val = tower.preprocess(train), tower.preprocess(val)  # [N, 1, 48, 48]
     y = torch.tensor([classes.index(label) for label in labels])
     counts = torch.bincount(y, minlength=len(classes)).float().clamp(min=1)

@@ -1,5 +1,6 @@
 """r1omni's own face tower: `r1omni pretrain-face` trains it on labelled face images, keeps the best
-validation epoch, saves a folder that loads back, and the tower learns on real faces."""
+validation epoch, saves a folder that loads back, the tower learns on real faces, and it reads
+every face histogram-equalised (as FER-2013 distributes its faces) unless trained without."""
 
 import json
 
@@ -10,7 +11,7 @@ import torch
 from r1omni.cli import main
 from r1omni.data import scan_dataset, write_manifest
 from r1omni.errors import ConfigError
-from r1omni.models.towers import FaceNet, load_tower
+from r1omni.models.towers import FaceNet, equalized_histograms, load_tower
 from r1omni.pretrain.face_tower import face_arrays, train_face_tower
 
 from corpora import shared_data
@@ -33,6 +34,31 @@ def test_learns_happy_from_surprise_on_subjects_it_never_saw(ck_rows):
         assert tower(tower.preprocess(face_arrays(val[:3]))).shape == (3, 256)
 
 
+def test_equalisation_is_opencvs_and_makes_posed_faces_look_like_web_faces():
+    cv2 = pytest.importorskip("cv2")
+    grey = lambda rows: face_arrays(rows)[..., 0]  # [N, 48, 48] uint8  # noqa: E731
+    ck = grey([r for r in scan_dataset("ckplus", shared_data("ckplus48")).rows][::40])
+    fer = grey([r for r in scan_dataset("fer2013", shared_data("fer2013")).rows if r.split == "test"][::150])
+    ours = equalized_histograms(torch.from_numpy(ck).float()[:, None] / 255)[:, 0] * 255  # [N, 48, 48]
+    assert np.array_equal(ours.round().numpy().astype(np.uint8), np.stack([cv2.equalizeHist(face) for face in ck]))
+    # CK+'s faces come with their own brightness and contrast; FER-2013's come equalised already
+    spread = lambda faces: faces.reshape(len(faces), -1).std(1)  # noqa: E731
+    assert spread(ck).min() < 50 and spread(fer).min() > 65
+    assert spread(ours.numpy()).min() > 65
+    flat = torch.full((1, 1, 4, 4), 77 / 255)
+    assert torch.equal(equalized_histograms(flat), flat)  # one level: nothing to spread
+
+
+def test_a_tower_reads_the_same_face_alike_at_any_brightness_and_contrast_when_it_equalises():
+    face = np.arange(0, 256, 4, dtype=np.uint8)[None, :48, None].repeat(48, 0)[None].repeat(3, -1)  # [1, 48, 48, 3]
+    dim = (face // 2 + 40).astype(np.uint8)  # every level kept apart: equalisation undoes it
+    for equalize in (True, False):
+        tower = FaceNet({"width": 8, "equalize": equalize})
+        same = torch.allclose(tower.preprocess(face), tower.preprocess(dim), atol=1e-6)
+        assert same == equalize
+    assert FaceNet({}).config["equalize"] is False  # a tower saved before equalising kept reading faces as they came
+
+
 def test_cli_saves_a_tower_that_loads_refuses_to_overwrite_and_refuses_unknown_labels(ck_rows, tmp_path, capsys):
     train, val = ck_rows
     write_manifest(train, tmp_path / "train.jsonl")
@@ -43,6 +69,11 @@ def test_cli_saves_a_tower_that_loads_refuses_to_overwrite_and_refuses_unknown_l
     assert isinstance(tower, FaceNet) and tower.wants_face and not tower.training
     record = json.loads((tmp_path / "tower" / "training.json").read_text())
     assert record["train_faces"] == len(train) and record["classes"][0] == "angry"
+    assert tower.config["equalize"]  # by default; --no-equalize trains and reads faces as they come
+    assert main(["pretrain-face", "--train", str(tmp_path / "train.jsonl"), "--val", str(tmp_path / "val.jsonl"),
+                 "--labels", "ckplus", "--epochs", "1", "--width", "8", "--no-equalize", "--out",
+                 str(tmp_path / "as-they-come")]) == 0
+    assert load_tower(tmp_path / "as-they-come").config["equalize"] is False
     weights = (tmp_path / "tower" / "tower.safetensors").read_bytes()
     assert main(["pretrain-face", "--train", str(tmp_path / "train.jsonl"), "--val", str(tmp_path / "val.jsonl"),
                  "--labels", "ckplus", "--epochs", "1", "--width", "8", "--out", str(tmp_path / "tower")]) == 2
