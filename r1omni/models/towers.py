@@ -303,7 +303,8 @@ def equalized_histograms(images: torch.Tensor) -> torch.Tensor:
     `equalizeHist` does: level v becomes (cdf(v) - cdf(darkest)) / (pixels - cdf(darkest)).
     An image of one level is left as it is. FER-2013's faces are distributed equalised (every
     one spans 0-255, deviation about 75) and CK+'s are not (deviation 42-84, means 76-175):
-    equalising every face makes both look alike to a tower."""
+    equalising every face makes both look alike to a tower. In torch, not OpenCV: a tower reading
+    48 px face crops does not need the optional `faces` extra."""
     levels = (images.clamp(0, 1) * 255).round().long().flatten(1)  # [N, P]
     pixels = levels.shape[1]
     histogram = torch.zeros(len(levels), 256).scatter_add_(1, levels, torch.ones(levels.shape))  # [N, 256]
