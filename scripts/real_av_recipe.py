@@ -9,7 +9,8 @@ saying which it is given and answers from the union of the two label sets (8 lab
 an r1omni command where one exists: manifests; the face tower (`pretrain-face`, best validation
 epoch); voice measurements (`describe-voice`); the model; the mix (`data mix`: FER faces capped per
 class, a face row's reasoning only saying what is given); cold start (SFT on the mix); GRPO with the
-paper's rewards on other FER faces and the same speakers; `r1omni eval` of both on FER-2013's test
+paper's rewards on FER's validation faces (no weights learned them) and augmented copies of the
+training speakers' speech (`data augment`: another room or a telephone); `r1omni eval` of both on FER-2013's test
 faces, on CK+ (never trained on; contempt dropped and counted), on Emo-DB's test speakers, and
 `--ablate` on talking-face clips assembled from CK+ and Emo-DB (r1omni.data.assembled: not
 recorded). Beside each score, a linear probe on the model's frozen features (the towers are frozen,
@@ -60,14 +61,23 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
     steps.run("describe-test", out / "emodb-test-explained.jsonl", r1omni(
         "data", "describe-voice", "--manifest", out / "emodb-test.jsonl", "--bounds-from",
         out / "emodb-train-explained.jsonl", "--out", out / "emodb-test-explained.jsonl"))
-    # Cold start and GRPO see different FER faces (each capped per class), the same eight speakers.
+    # The cold start's FER faces (capped per class) and the eight training speakers.
     steps.run("fer coldstart", out / "fer-coldstart.jsonl", r1omni(
         "data", "mix", "--manifest", out / "fer-train.jsonl", "--per-class", args.faces_per_class, "--seed", 0,
         "--out", out / "fer-coldstart.jsonl"))
     steps.run("mix coldstart", out / "coldstart.jsonl", r1omni(
         "data", "mix", "--manifest", out / "fer-coldstart.jsonl", "--manifest", out / "emodb-train-explained.jsonl",
         "--fill-rationale", FACE_REASONING, "--out", out / "coldstart.jsonl"))
-    steps.run("mix rl", out / "rl.jsonl", action=lambda: rl_rows(out, args.faces_per_class))
+    # GRPO needs rows whose answers still vary: the tower learned every FER training face and the cold
+    # start every training utterance, so GRPO reads validation faces and the training speakers'
+    # speech through another room or a telephone (docs/real_faces.md, "Groups with a signal").
+    steps.run("fer rl", out / "fer-rl.jsonl", r1omni(
+        "data", "mix", "--manifest", out / "fer-val.jsonl", "--per-class", args.faces_per_class, "--seed", 0,
+        "--fill-rationale", FACE_REASONING, "--out", out / "fer-rl.jsonl"))
+    steps.run("augment emodb", out / "emodb-train-augmented.jsonl", r1omni(
+        "data", "augment", "--manifest", out / "emodb-train.jsonl", "--kinds", "channel,codec", "--seed", 0,
+        "--out", out / "emodb-train-augmented.jsonl"))
+    steps.run("mix rl", out / "rl.jsonl", action=lambda: rl_rows(out))
 
     def assemble():
         """Assemble talking-face clips from CK+ and Emo-DB test speakers (not recorded)."""
@@ -83,16 +93,13 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
         "--out", out / "talking-faces.jsonl"))
 
 
-def rl_rows(out: Path, per_class: int) -> None:
-    """GRPO's rows: FER training faces the cold start did not see, capped per class, and the speakers."""
+def rl_rows(out: Path) -> None:
+    """GRPO's rows: the validation faces and the augmented copies of the training speakers' speech
+    (the originals, which the cold start learned, left out)."""
     from r1omni.data import read_manifest, write_manifest
-    from r1omni.data.mix import mix_manifests
 
-    seen = {r.id for r in read_manifest(out / "coldstart.jsonl")}
-    unseen = [r for r in read_manifest(out / "fer-train.jsonl") if r.id not in seen]
-    faces = mix_manifests([unseen], per_class=per_class, seed=1)
-    write_manifest(mix_manifests([faces, read_manifest(out / "emodb-train-explained.jsonl")],
-                                 fill_rationale=FACE_REASONING), out / "rl.jsonl")
+    copies = [r for r in read_manifest(out / "emodb-train-augmented.jsonl") if (r.meta or {}).get("augmented_from")]
+    write_manifest(read_manifest(out / "fer-rl.jsonl") + copies, out / "rl.jsonl")
 
 
 def train(out: Path, args, steps: Steps) -> None:
@@ -223,7 +230,8 @@ def write_table(out: Path, results: dict, probe: dict, paired: dict, seconds: di
               f"class). Emo-DB: speakers {TEST_SPEAKERS}. Talking faces: CK+ sequences muxed with Emo-DB test "
               "speakers' speech of the same emotion, assembled, not recorded (r1omni.data.assembled).",
               f"Training: {args.faces_per_class} FER faces per class + Emo-DB's 8 training speakers (cold start, "
-              f"one epoch), other FER faces + the same speakers for GRPO ({args.grpo_steps} steps). "
+              f"one epoch); for GRPO ({args.grpo_steps} steps), {args.faces_per_class} FER validation faces per class "
+              "+ one augmented copy (room or telephone) of each training utterance. "
               f"Machine: {platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the end.",
               f"Minutes per step ({sum(seconds.values()) / 60:.1f} in all): "
               + ", ".join(f"{k} {v}" for k, v in minutes.items()) + "."]
