@@ -5,8 +5,9 @@ Emo-DB's test speakers: how much of the recipe's GRPO row is its seed.
 
 Reads OUT (a finished `scripts/real_av_recipe.py` run: its cold start, GRPO rows and the seed-0 GRPO
 scoring), runs `r1omni grpo` with `train.seed=N` into OUT/grpo-seedN and `r1omni eval` on the test
-speakers, and writes OUT/grpo_seeds_emodb.json: each seed's UAR with its interval, per-class recall,
-the paired difference to the cold start, and how many GRPO steps had a group whose rewards differed.
+speakers (their times in OUT/grpo_seeds_steps.json, not the recipe's), and writes
+OUT/grpo_seeds_emodb.json: each seed's UAR with its interval, per-class recall, the paired
+difference to the cold start, and how many GRPO steps had a group whose rewards differed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import os
 import platform
 from pathlib import Path
 
-from real_av_recipe import STAGES, TEST_SPEAKERS, eval_folder
-from recipe_steps import Steps, r1omni
+from real_av_recipe import TEST_SPEAKERS, against_coldstart, eval_command, eval_folder, stage_command
+from recipe_steps import Steps
 
 MANIFEST = "emodb-test-explained.jsonl"
 
@@ -29,19 +30,17 @@ def steps_with_signal(metrics: Path) -> tuple[int, int]:
     return sum(r["frac_reward_zero_std"] < 1 for r in rows), len(rows)
 
 
-def seed_entry(out: Path, stage: str, cold) -> dict:
-    """One GRPO run's scoring on the test speakers, against the cold start's on the same clips."""
-    from r1omni.eval.metrics import paired_difference
-    from r1omni.eval.predictions import read_predictions
+def scores(out: Path, stage: str) -> dict:
+    """`stage`'s scoring on the test speakers (OUT/eval/...)."""
+    return json.loads((eval_folder(out, stage, MANIFEST) / "metrics.json").read_text())
 
-    folder = eval_folder(out, stage, MANIFEST)
-    metrics = json.loads((folder / "metrics.json").read_text())
-    found = read_predictions(folder / "predictions.jsonl")
-    if found.labels != cold.labels:
-        raise SystemExit(f"{folder}: not the cold start's clips")
+
+def seed_entry(out: Path, stage: str) -> dict:
+    """One GRPO run's scoring on the test speakers, against the cold start's on the same clips."""
+    metrics = scores(out, stage)
     signal, steps = steps_with_signal(out / stage / "metrics.jsonl")
     return {"uar": metrics["uar"], "uar_ci": metrics["uar_ci"], "per_class": metrics["per_class"],
-            "minus_coldstart": paired_difference(found.labels, found.predictions, cold.predictions)["uar"],
+            "minus_coldstart": against_coldstart(out, stage, MANIFEST)["uar"],
             "steps_with_signal": signal, "steps": steps}
 
 
@@ -50,31 +49,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="a finished real_av_recipe.py run")
     parser.add_argument("--seeds", default="1,2", help="GRPO seeds besides the recipe's 0 (comma-separated)")
     args = parser.parse_args()
-    from r1omni.eval.predictions import read_predictions
 
     out = args.out.resolve()
-    command, config, start, rows = STAGES["grpo"]
-    steps = Steps(out)
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        stage = f"grpo-seed{seed}"
-        steps.run(stage, out / stage / "final", r1omni(
-            command, "--config", config, f"model.path={out / start}", f"data.train={out / rows}",
-            f"train.output_dir={out / stage}", f"train.seed={seed}"))
-        folder = eval_folder(out, stage, MANIFEST)
-        steps.run(f"eval {stage} Emo-DB test speakers", folder / "metrics.json", r1omni(
-            "eval", "--manifest", out / MANIFEST, "--model", out / stage / "final", "--max-new-tokens", 64,
-            "--batch-size", 16, "--out", folder))
-    cold = read_predictions(eval_folder(out, "coldstart", MANIFEST) / "predictions.jsonl")
-    coldstart = json.loads((eval_folder(out, "coldstart", MANIFEST) / "metrics.json").read_text())
-    seeds = {"0": seed_entry(out, "grpo", cold)}
-    seeds |= {s: seed_entry(out, f"grpo-seed{s}", cold) for s in args.seeds.split(",")}
-    mean = sum(s["uar"] for s in seeds.values()) / len(seeds)
-    report = {"what": f"GRPO ({config}) from one cold start with train.seed 0 (the recipe's) and {args.seeds}, "
-                      f"scored on Emo-DB's test speakers {TEST_SPEAKERS}",
+    stages = {"0": "grpo"} | {str(int(s)): f"grpo-seed{int(s)}" for s in args.seeds.split(",")}
+    steps = Steps(out, "grpo_seeds_steps.json")
+    for seed, stage in stages.items():
+        if stage == "grpo":  # the recipe's own run
+            continue
+        steps.run(stage, out / stage / "final", stage_command(out, "grpo", out / stage, f"train.seed={seed}"))
+        steps.run(f"eval {stage} Emo-DB test speakers", eval_folder(out, stage, MANIFEST) / "metrics.json",
+                  eval_command(out, stage, MANIFEST))
+    seeds = {seed: seed_entry(out, stage) for seed, stage in stages.items()}
+    coldstart, mean = scores(out, "coldstart")["uar"], sum(s["uar"] for s in seeds.values()) / len(seeds)
+    report = {"what": f"GRPO (configs/real-av-grpo.yaml) from one cold start with train.seed 0 (the recipe's) "
+                      f"and {args.seeds}, scored on Emo-DB's test speakers {TEST_SPEAKERS}",
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
-              "coldstart_uar": coldstart["uar"], "mean_uar": mean, "seeds": seeds}
+              "coldstart_uar": coldstart, "mean_uar": mean, "seeds": seeds}
     (out / "grpo_seeds_emodb.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"cold start {coldstart['uar']:.1%}; GRPO by seed: "
+    print(f"cold start {coldstart:.1%}; GRPO by seed: "
           + ", ".join(f"{k} {v['uar']:.1%}" for k, v in seeds.items()) + f"; mean {mean:.1%}")
 
 

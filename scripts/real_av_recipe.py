@@ -105,11 +105,16 @@ def rl_rows(out: Path) -> None:
 def train(out: Path, args, steps: Steps) -> None:
     steps.run("model-init", out / "smol-omni", r1omni("model", "init", "--preset", "smol-omni", "--vision",
                                                       out / "face-tower", "--out", out / "smol-omni"))
-    for stage, (command, config, start, rows) in STAGES.items():
+    for stage, (command, *_) in STAGES.items():
         extra = [f"train.max_steps={args.grpo_steps}"] if command == "grpo" else []
-        steps.run(stage, out / stage / "final", r1omni(command, "--config", config, f"model.path={out / start}",
-                                                       f"data.train={out / rows}", f"train.output_dir={out / stage}",
-                                                       *extra))
+        steps.run(stage, out / stage / "final", stage_command(out, stage, out / stage, *extra))
+
+
+def stage_command(out: Path, stage: str, output: Path, *overrides: str) -> list[str]:
+    """The r1omni command training `stage` (a key of STAGES) from its start into `output`."""
+    command, config, start, rows = STAGES[stage]
+    return r1omni(command, "--config", config, f"model.path={out / start}", f"data.train={out / rows}",
+                  f"train.output_dir={output}", *overrides)
 
 
 TESTS = {  # name: (manifest, further eval options)
@@ -124,36 +129,40 @@ def eval_folder(out: Path, stage: str, manifest: str) -> Path:
     return out / "eval" / f"{stage}-{manifest.split('.')[0]}"
 
 
+def eval_command(out: Path, stage: str, manifest: str, *extra: str) -> list[str]:
+    """The r1omni command scoring OUT/`stage`/final on OUT/`manifest` into its eval folder."""
+    return r1omni("eval", "--manifest", out / manifest, "--model", out / stage / "final", "--max-new-tokens", 64,
+                  "--batch-size", 16, "--out", eval_folder(out, stage, manifest), *extra)
+
+
 def evaluate(out: Path, steps: Steps, stages: list[str]) -> dict:
     results = {}
     for stage in stages:
         for test, (manifest, extra) in TESTS.items():
             folder = eval_folder(out, stage, manifest)
-            steps.run(f"eval {stage} {test}", folder / "metrics.json", r1omni(
-                "eval", "--manifest", out / manifest, "--model", out / stage / "final", "--max-new-tokens", 64,
-                "--batch-size", 16, "--out", folder, *extra))
+            steps.run(f"eval {stage} {test}", folder / "metrics.json", eval_command(out, stage, manifest, *extra))
             results[f"{stage} | {test}"] = json.loads((folder / "metrics.json").read_text())
     return results
 
 
 def grpo_against_coldstart(out: Path, stages: list[str]) -> dict:
-    """GRPO minus the cold start on each single-setting test set, with a paired bootstrap interval
-    (both scored on the same clips, in the same order)."""
+    """GRPO minus the cold start on each single-setting test set."""
+    if not {"coldstart", "grpo"} <= set(stages):
+        return {}
+    return {test: against_coldstart(out, "grpo", manifest)
+            for test, (manifest, extra) in TESTS.items() if "--ablate" not in extra}
+
+
+def against_coldstart(out: Path, stage: str, manifest: str) -> dict:
+    """`stage` minus the cold start on `manifest`, with a paired bootstrap interval (both scored on
+    the same clips, in the same order)."""
     from r1omni.eval.metrics import paired_difference
     from r1omni.eval.predictions import read_predictions
 
-    if not {"coldstart", "grpo"} <= set(stages):
-        return {}
-    found = {}
-    for test, (manifest, extra) in TESTS.items():
-        if "--ablate" in extra:
-            continue
-        grpo, cold = (read_predictions(eval_folder(out, stage, manifest) / "predictions.jsonl")
-                      for stage in ("grpo", "coldstart"))
-        if grpo.labels != cold.labels:
-            raise SystemExit(f"{test}: the two stages' predictions are not of the same clips")
-        found[test] = paired_difference(grpo.labels, grpo.predictions, cold.predictions)
-    return found
+    found, cold = (read_predictions(eval_folder(out, s, manifest) / "predictions.jsonl") for s in (stage, "coldstart"))
+    if found.labels != cold.labels:
+        raise SystemExit(f"{manifest}: {stage}'s and the cold start's predictions are not of the same clips")
+    return paired_difference(found.labels, found.predictions, cold.predictions)
 
 
 def pooled_modality(policy, rows, modality: str):

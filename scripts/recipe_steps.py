@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Steps:
-    """Runs commands once, recording each one's wall time in OUT/steps.json."""
+    """Runs commands once, recording each one's wall time in OUT/steps.json (or another record:
+    a script adding runs to a recipe's OUT keeps its times out of the recipe's total)."""
 
-    def __init__(self, out: Path):
-        self.path = out / "steps.json"
+    def __init__(self, out: Path, record: str = "steps.json"):
+        self.path = out / record
         self.seconds = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def run(self, name: str, done: Path, command: list[str] | None = None, action=None) -> None:
