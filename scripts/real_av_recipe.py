@@ -110,11 +110,12 @@ def train(out: Path, args, steps: Steps) -> None:
         steps.run(stage, out / stage / "final", stage_command(out, stage, out / stage, *extra))
 
 
-def stage_command(out: Path, stage: str, output: Path, *overrides: str) -> list[str]:
-    """The r1omni command training `stage` (a key of STAGES) from its start into `output`."""
-    command, config, start, rows = STAGES[stage]
-    return r1omni(command, "--config", config, f"model.path={out / start}", f"data.train={out / rows}",
-                  f"train.output_dir={output}", *overrides)
+def stage_command(out: Path, stage: str, output: Path, *overrides: str, start: Path | None = None) -> list[str]:
+    """The r1omni command training `stage` (a key of STAGES) on OUT's rows into `output`, from OUT's
+    start for it unless `start` is given."""
+    command, config, usual_start, rows = STAGES[stage]
+    return r1omni(command, "--config", config, f"model.path={start or out / usual_start}",
+                  f"data.train={out / rows}", f"train.output_dir={output}", *overrides)
 
 
 TESTS = {  # name: (manifest, further eval options)
