@@ -24,8 +24,8 @@ import platform
 import sys
 from pathlib import Path
 
-from real_av_grpo_seeds import steps_with_signal
-from real_av_recipe import FACE_REASONING, against_coldstart, eval_command, eval_folder, stage_command
+from real_av_grpo_seeds import grpo_entry, scores
+from real_av_recipe import coldstart_rows, eval_command, eval_folder, stage_command
 from recipe_steps import Steps, r1omni
 
 MANIFEST = "dev-test-explained.jsonl"
@@ -41,14 +41,7 @@ def prepare(out: Path, dev: Path, speakers: str, steps: Steps) -> None:
     steps.run("split", dev / "dev-test.jsonl", r1omni(
         "data", "split", "--manifest", out / "emodb-train.jsonl", "--test-speakers", speakers,
         "--names", "dev-train,dev-test", "--out", dev))
-    steps.run("describe-voice", dev / "dev-train-explained.jsonl", r1omni(
-        "data", "describe-voice", "--manifest", dev / "dev-train.jsonl", "--out", dev / "dev-train-explained.jsonl"))
-    steps.run("describe-dev", dev / MANIFEST, r1omni(
-        "data", "describe-voice", "--manifest", dev / "dev-test.jsonl", "--bounds-from",
-        dev / "dev-train-explained.jsonl", "--out", dev / MANIFEST))
-    steps.run("mix coldstart", dev / "coldstart.jsonl", r1omni(
-        "data", "mix", "--manifest", out / "fer-coldstart.jsonl", "--manifest", dev / "dev-train-explained.jsonl",
-        "--fill-rationale", FACE_REASONING, "--out", dev / "coldstart.jsonl"))
+    coldstart_rows(steps, out / "fer-coldstart.jsonl", dev, "dev-train", "dev-test")
 
     def rl_rows():
         from r1omni.data import read_manifest, write_manifest
@@ -61,13 +54,10 @@ def prepare(out: Path, dev: Path, speakers: str, steps: Steps) -> None:
 
 def entry(dev: Path, stage: str) -> dict:
     """One model's scoring on the development speakers (GRPO's also against the cold start)."""
-    metrics = json.loads((eval_folder(dev, stage, MANIFEST) / "metrics.json").read_text())
-    found = {"uar": metrics["uar"], "uar_ci": metrics["uar_ci"], "war": metrics["war"],
-             "per_class": metrics["per_class"]}
+    metrics = scores(dev, stage, MANIFEST)
+    found = {k: metrics[k] for k in ("uar", "uar_ci", "war", "per_class")}
     if stage != "coldstart":
-        signal, steps = steps_with_signal(dev / stage / "metrics.jsonl")
-        found |= {"minus_coldstart": against_coldstart(dev, stage, MANIFEST)["uar"],
-                  "steps_with_signal": signal, "steps": steps}
+        found |= grpo_entry(dev, stage, MANIFEST)
     return found
 
 

@@ -30,17 +30,17 @@ def steps_with_signal(metrics: Path) -> tuple[int, int]:
     return sum(r["frac_reward_zero_std"] < 1 for r in rows), len(rows)
 
 
-def scores(out: Path, stage: str) -> dict:
-    """`stage`'s scoring on the test speakers (OUT/eval/...)."""
-    return json.loads((eval_folder(out, stage, MANIFEST) / "metrics.json").read_text())
+def scores(out: Path, stage: str, manifest: str = MANIFEST) -> dict:
+    """`stage`'s scoring on `manifest` (OUT/eval/...)."""
+    return json.loads((eval_folder(out, stage, manifest) / "metrics.json").read_text())
 
 
-def seed_entry(out: Path, stage: str) -> dict:
-    """One GRPO run's scoring on the test speakers, against the cold start's on the same clips."""
-    metrics = scores(out, stage)
+def grpo_entry(out: Path, stage: str, manifest: str = MANIFEST) -> dict:
+    """One GRPO run's scoring on `manifest`, against the cold start's on the same clips."""
+    metrics = scores(out, stage, manifest)
     signal, steps = steps_with_signal(out / stage / "metrics.jsonl")
     return {"uar": metrics["uar"], "uar_ci": metrics["uar_ci"], "per_class": metrics["per_class"],
-            "minus_coldstart": against_coldstart(out, stage, MANIFEST)["uar"],
+            "minus_coldstart": against_coldstart(out, stage, manifest)["uar"],
             "steps_with_signal": signal, "steps": steps}
 
 
@@ -59,7 +59,7 @@ def main() -> None:
         steps.run(stage, out / stage / "final", stage_command(out, "grpo", out / stage, f"train.seed={seed}"))
         steps.run(f"eval {stage} Emo-DB test speakers", eval_folder(out, stage, MANIFEST) / "metrics.json",
                   eval_command(out, stage, MANIFEST))
-    seeds = {seed: seed_entry(out, stage) for seed, stage in stages.items()}
+    seeds = {seed: grpo_entry(out, stage) for seed, stage in stages.items()}
     coldstart, mean = scores(out, "coldstart")["uar"], sum(s["uar"] for s in seeds.values()) / len(seeds)
     report = {"what": f"GRPO (configs/real-av-grpo.yaml) from one cold start with train.seed 0 (the recipe's) "
                       f"and {args.seeds}, scored on Emo-DB's test speakers {TEST_SPEAKERS}",

@@ -55,19 +55,11 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
     steps.run("split emodb", out / "emodb-test.jsonl", r1omni(
         "data", "split", "--manifest", out / "emodb-all.jsonl", "--test-speakers", TEST_SPEAKERS,
         "--names", "emodb-train,emodb-test", "--out", out))
-    steps.run("describe-voice", out / "emodb-train-explained.jsonl", r1omni(
-        "data", "describe-voice", "--manifest", out / "emodb-train.jsonl",
-        "--out", out / "emodb-train-explained.jsonl"))
-    steps.run("describe-test", out / "emodb-test-explained.jsonl", r1omni(
-        "data", "describe-voice", "--manifest", out / "emodb-test.jsonl", "--bounds-from",
-        out / "emodb-train-explained.jsonl", "--out", out / "emodb-test-explained.jsonl"))
     # The cold start's FER faces (capped per class) and the eight training speakers.
     steps.run("fer coldstart", out / "fer-coldstart.jsonl", r1omni(
         "data", "mix", "--manifest", out / "fer-train.jsonl", "--per-class", args.faces_per_class, "--seed", 0,
         "--out", out / "fer-coldstart.jsonl"))
-    steps.run("mix coldstart", out / "coldstart.jsonl", r1omni(
-        "data", "mix", "--manifest", out / "fer-coldstart.jsonl", "--manifest", out / "emodb-train-explained.jsonl",
-        "--fill-rationale", FACE_REASONING, "--out", out / "coldstart.jsonl"))
+    coldstart_rows(steps, out / "fer-coldstart.jsonl", out, "emodb-train", "emodb-test")
     # GRPO needs rows whose answers still vary: the tower learned every FER training face and the cold
     # start every training utterance, so GRPO reads validation faces and the training speakers'
     # speech through another room or a telephone (docs/real_faces.md, "Groups with a signal").
@@ -91,6 +83,21 @@ def prepare(out: Path, data: Path, args, steps: Steps) -> None:
     steps.run("prepare talking faces", out / "talking-faces.jsonl", r1omni(
         "data", "prepare", "--dataset", "ravdess", "--root", out / "talking-faces",
         "--out", out / "talking-faces.jsonl"))
+
+
+def coldstart_rows(steps: Steps, faces: Path, folder: Path, train: str, test: str) -> None:
+    """FOLDER/`train`.jsonl's and FOLDER/`test`.jsonl's voices described (the test's levels bounded by
+    the training speakers') into FOLDER/<name>-explained.jsonl, and the cold start's rows, `faces`
+    and the described training voices, into FOLDER/coldstart.jsonl."""
+    steps.run("describe-voice", folder / f"{train}-explained.jsonl", r1omni(
+        "data", "describe-voice", "--manifest", folder / f"{train}.jsonl",
+        "--out", folder / f"{train}-explained.jsonl"))
+    steps.run("describe-test", folder / f"{test}-explained.jsonl", r1omni(
+        "data", "describe-voice", "--manifest", folder / f"{test}.jsonl", "--bounds-from",
+        folder / f"{train}-explained.jsonl", "--out", folder / f"{test}-explained.jsonl"))
+    steps.run("mix coldstart", folder / "coldstart.jsonl", r1omni(
+        "data", "mix", "--manifest", faces, "--manifest", folder / f"{train}-explained.jsonl",
+        "--fill-rationale", FACE_REASONING, "--out", folder / "coldstart.jsonl"))
 
 
 def rl_rows(out: Path) -> None:
