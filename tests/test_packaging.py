@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from script_helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,10 +44,6 @@ def test_a_torch_outside_the_range_is_not_kept(tmp_path):
 
 
 def test_constraints_name_the_installed_releases():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from lock import closure, render
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    assert (ROOT / "constraints.txt").read_text() == render(closure("r1omni", {"dev"})), \
+    lock = load_script("lock")
+    assert (ROOT / "constraints.txt").read_text() == lock.render(lock.closure("r1omni", {"dev"})), \
         "constraints.txt differs from the installed releases: python scripts/lock.py --check says how"
