@@ -112,9 +112,10 @@ def main() -> None:
     for stage in ("coldstart", *grpo):
         steps.run(f"eval {stage}", eval_folder(dev, stage, MANIFEST) / "metrics.json",
                   eval_command(dev, stage, MANIFEST))
+    provenance = {"command": "python scripts/real_av_grpo_dev.py " + " ".join(sys.argv[1:]),
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end"}
     report = {"what": f"GRPO settings from a cold start without Emo-DB speakers {args.speakers}, scored on them",
-              "command": "python scripts/real_av_grpo_dev.py " + " ".join(sys.argv[1:]),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
+              **provenance,
               "coldstart": entry(dev, "coldstart"),
               "grpo": {stage: {"what": what, "overrides": list(overrides)} | entry(dev, stage)
                        for stage, (what, overrides) in grpo.items()}}
@@ -123,7 +124,8 @@ def main() -> None:
           + ", ".join(f"{v['what']} {v['uar']:.1%}" for v in report["grpo"].values()))
     reports = {folder.name.removeprefix("dev-"): json.loads((folder / "grpo_dev.json").read_text())
                for folder in sorted(out.glob("dev-*")) if (folder / "grpo_dev.json").is_file()}
-    summary = pooled(reports)
+    summary = {"what": "each GRPO setting's paired difference to its cold start on every development pair, "
+                       "and the setting the recipe takes", **provenance, **pooled(reports)}
     (out / "grpo_dev_pooled.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"over development pairs {', '.join(summary['pairs'])}: "
           + ", ".join(f"{stage} {v['mean']:+.1%}" for stage, v in summary["settings"].items())
